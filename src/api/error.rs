@@ -1,0 +1,106 @@
+//! The API's error answer: `{"error": {"code", "message", "field"?}}` with the status
+//! of API.md, built from domain refusals and store failures.
+
+use serde_json::json;
+
+use super::Reply;
+use crate::show::{Refusal, RefusalKind};
+use crate::store;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Extra headers: `Retry-After` on 429, `Allow` on 405, `WWW-Authenticate` on 401.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(422, code, message).field(field)
+    }
+
+    pub fn unauthorized(code: &'static str, message: &str) -> Self {
+        let mut e = ApiError::new(401, code, message);
+        e.headers.push(("WWW-Authenticate", "Bearer".into()));
+        e
+    }
+
+    pub fn too_large(cap: usize) -> Self {
+        ApiError::new(413, "body_too_large", format!("the body is larger than {cap} bytes"))
+    }
+
+    pub fn throttled(retry_after_secs: u64) -> Self {
+        let mut e = ApiError::new(
+            429,
+            "too_many_attempts",
+            format!("too many failed logins from this address; try again in {retry_after_secs} s"),
+        );
+        e.headers.push(("Retry-After", retry_after_secs.to_string()));
+        e
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(500, "internal", "the box hit an internal fault; it has been logged")
+    }
+
+    pub fn into_reply(self) -> Reply {
+        let mut body = json!({"code": self.code, "message": self.message});
+        if let Some(f) = self.field {
+            body["field"] = json!(f);
+        }
+        let mut r = Reply::json(self.status, &json!({ "error": body }));
+        r.headers = self.headers;
+        r
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        let status = match r.kind {
+            RefusalKind::Invalid => 422,
+            RefusalKind::Conflict => 409,
+            RefusalKind::NotFound => 404,
+        };
+        ApiError {
+            status,
+            code: r.code,
+            message: r.message,
+            field: r.field,
+            headers: Vec::new(),
+        }
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::Refused(r) => r.into(),
+            store::Error::Full => {
+                log::error!("the data disk is full: a write was refused");
+                ApiError::new(507, "storage_full", "the box's disk is full; nothing was saved")
+            }
+            store::Error::Sqlite(e) => {
+                log::error!("database failure: {e}");
+                ApiError::internal()
+            }
+        }
+    }
+}

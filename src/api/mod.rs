@@ -1,0 +1,311 @@
+//! The API: the only place that knows HTTP and JSON. A tiny_http server on its own
+//! worker threads (never on tokio's), a route table with the roles allowed on each
+//! route, and one pipeline every request goes through:
+//!
+//! route (404/405) → auth (401/403) → body cap (413) → JSON only (415) → parse
+//! (400/422) → the store and the domain (404/409/422) → one log line.
+//!
+//! Invariants: every answer to something a client sent is 2xx or 4xx; 5xx means the box
+//! itself failed (and is logged). No CORS headers are ever sent: the tablets' pages are
+//! served from this same origin.
+
+mod error;
+mod routes;
+
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+use crate::access::{self, Role, Throttle};
+use crate::config::Config;
+use crate::store::Store;
+
+pub use error::ApiError;
+pub use routes::{ROUTES, Route};
+
+/// Everything a request handler may use.
+pub struct Context {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    /// Failed-login lockouts, per client address.
+    pub throttle: Mutex<Throttle>,
+    /// When the daemon started, for the health report.
+    pub started: Instant,
+}
+
+/// An answer ready to be written.
+pub struct Reply {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: &serde_json::Value) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json; charset=utf-8",
+            body: serde_json::to_vec(value).expect("a JSON value always serialises"),
+            headers: Vec::new(),
+        }
+    }
+    pub fn raw(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            content_type,
+            body,
+            headers: Vec::new(),
+        }
+    }
+    pub fn no_content() -> Reply {
+        Reply::raw(204, "text/plain", Vec::new())
+    }
+}
+
+/// What a handler knows about the request.
+pub struct Call {
+    /// The `{id}` segments of the route, in order.
+    pub params: Vec<String>,
+    pub query: Vec<(String, String)>,
+    /// The JSON body, for routes that take one (already size- and type-checked).
+    pub body: Vec<u8>,
+    /// The caller's role; `None` on public routes.
+    pub role: Option<Role>,
+    /// The caller's session token hash, to revoke on logout.
+    pub token_hash: Option<String>,
+    pub remote: IpAddr,
+    pub now: chrono::DateTime<Utc>,
+}
+
+impl Call {
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The running HTTP server.
+pub struct Server {
+    /// Shared with the workers; dropping the last handle closes the socket.
+    http: Arc<tiny_http::Server>,
+    workers: Vec<JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops taking requests, lets in-flight ones finish, and joins the workers.
+    pub fn shutdown(self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for w in self.workers {
+            let _ = w.join();
+        }
+        drop(self.http);
+    }
+}
+
+/// How often idle workers look at the stop flag.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Serves the API on `listener` until [`Server::shutdown`].
+pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server> {
+    // tiny_http never sets socket timeouts; on Linux accepted sockets inherit these, so a
+    // tablet that stalls mid-request or stops reading cannot hold a worker forever.
+    let sock = socket2::SockRef::from(&listener);
+    let t = ctx.config.server.io_timeout;
+    sock.set_read_timeout(Some(t)).context("setting SO_RCVTIMEO")?;
+    sock.set_write_timeout(Some(t)).context("setting SO_SNDTIMEO")?;
+    let addr = listener.local_addr().context("reading the listen address")?;
+    let http = Arc::new(
+        tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| anyhow::anyhow!("starting the HTTP server: {e}"))?,
+    );
+    let stopping = Arc::new(AtomicBool::new(false));
+    let workers = (0..ctx.config.server.workers)
+        .map(|i| {
+            let (http, ctx, stopping) = (http.clone(), ctx.clone(), stopping.clone());
+            std::thread::Builder::new()
+                .name(format!("http-{i}"))
+                .spawn(move || {
+                    while !stopping.load(Ordering::SeqCst) {
+                        match http.recv_timeout(POLL) {
+                            Ok(Some(rq)) => handle(&ctx, rq),
+                            Ok(None) => {}
+                            Err(e) => log::debug!("http accept error: {e}"),
+                        }
+                    }
+                })
+                .context("spawning an HTTP worker")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Server {
+        http,
+        workers,
+        stopping,
+        addr,
+    })
+}
+
+fn handle(ctx: &Context, mut rq: tiny_http::Request) {
+    let started = Instant::now();
+    let method = rq.method().as_str().to_ascii_uppercase();
+    let remote = rq
+        .remote_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    let mut route_name = "-";
+    let mut role: Option<Role> = None;
+    let reply = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        process(ctx, &mut rq, &method, remote, &mut route_name, &mut role)
+    }))
+    .unwrap_or_else(|_| {
+        log::error!(method = method.as_str(), route = route_name; "request handler panicked");
+        Err(ApiError::internal())
+    })
+    .unwrap_or_else(|e| e.into_reply());
+    let status = reply.status;
+    let mut resp = tiny_http::Response::from_data(reply.body).with_status_code(status);
+    let mut headers = vec![
+        ("Content-Type", reply.content_type.to_string()),
+        ("Cache-Control", "no-store".to_string()),
+        ("X-Content-Type-Options", "nosniff".to_string()),
+    ];
+    headers.extend(reply.headers.into_iter().map(|(k, v)| (k, v)));
+    for (k, v) in headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            resp.add_header(h);
+        }
+    }
+    let sent = rq.respond(resp);
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let role_s = role.map(Role::as_str).unwrap_or("-");
+    let client = remote.to_string();
+    let level = if status >= 500 { log::Level::Error } else { log::Level::Info };
+    log::log!(
+        level,
+        method = method.as_str(), route = route_name, status = status, duration_ms = format!("{ms:.1}").as_str(),
+        role = role_s, client = client.as_str();
+        "{method} {route_name} {status} {ms:.1}ms role={role_s}"
+    );
+    if let Err(e) = sent {
+        log::debug!(route = route_name; "client went away before the answer was sent: {e}");
+    }
+}
+
+fn process(
+    ctx: &Context,
+    rq: &mut tiny_http::Request,
+    method: &str,
+    remote: IpAddr,
+    route_name: &mut &'static str,
+    role_out: &mut Option<Role>,
+) -> Result<Reply, ApiError> {
+    let url = rq.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let (route, params) = routes::find(method, path)?;
+    *route_name = route.path;
+
+    let now = Utc::now();
+    let (role, token_hash) = if route.roles.is_empty() {
+        (None, None)
+    } else {
+        let (role, hash) = authenticate(ctx, rq, now)?;
+        *role_out = Some(role);
+        if !role.may(route.roles) {
+            return Err(ApiError::new(
+                403,
+                "forbidden",
+                format!("the {} role may not use this route", role.as_str()),
+            ));
+        }
+        (Some(role), hash)
+    };
+
+    let body = if route.body { read_json_body(ctx, rq)? } else { Vec::new() };
+    let call = Call {
+        params,
+        query: form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+        body,
+        role,
+        token_hash,
+        remote,
+        now,
+    };
+    (route.handler)(ctx, &call)
+}
+
+/// The caller's role from `Authorization: Bearer …`: a session token, or the
+/// configured show-control token.
+fn authenticate(
+    ctx: &Context,
+    rq: &tiny_http::Request,
+    now: chrono::DateTime<Utc>,
+) -> Result<(Role, Option<String>), ApiError> {
+    let header = rq
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().to_string());
+    let Some(header) = header else {
+        return Err(ApiError::unauthorized("missing_token", "log in first: Authorization: Bearer <token>"));
+    };
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the Authorization header must be `Bearer <token>`"))?;
+    if access::check_secret(&ctx.config.auth, Role::ShowControl, token) {
+        return Ok((Role::ShowControl, None));
+    }
+    let hash = access::token_hash(token);
+    let session = ctx.store.session(&hash, now)?;
+    let Some(session) = session else {
+        return Err(ApiError::unauthorized("invalid_token", "the token is unknown, expired or revoked"));
+    };
+    let role = Role::parse(&session.role).ok_or_else(ApiError::internal)?;
+    Ok((role, Some(hash)))
+}
+
+fn read_json_body(ctx: &Context, rq: &mut tiny_http::Request) -> Result<Vec<u8>, ApiError> {
+    let cap = ctx.config.server.max_body_bytes;
+    if rq.body_length().is_some_and(|n| n > cap) {
+        return Err(ApiError::too_large(cap));
+    }
+    let ct = rq
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Content-Type"))
+        .map(|h| h.value.as_str().to_ascii_lowercase());
+    let is_json = ct.as_deref().is_some_and(|v| {
+        let essence = v.split(';').next().unwrap_or("").trim();
+        essence == "application/json"
+    });
+    if !is_json {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "the body must be JSON (Content-Type: application/json)",
+        ));
+    }
+    let mut body = Vec::new();
+    rq.as_reader()
+        .take(cap as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| ApiError::new(400, "unreadable_body", format!("the body could not be read: {e}")))?;
+    if body.len() > cap {
+        return Err(ApiError::too_large(cap));
+    }
+    Ok(body)
+}

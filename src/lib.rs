@@ -1,0 +1,22 @@
+//! cosmosd: the daemon that runs the COSMOS show room.
+//!
+//! Crate map (see ARCHITECTURE.md for the invariants):
+//! - [`config`]: TOML → validated [`config::Config`]; unknown keys and bad values are errors.
+//! - [`show`]: the domain — guests, waitlist, shows, schedule, status machine. Pure.
+//! - [`access`]: roles, PINs, session tokens, failed-login throttle. Pure.
+//! - [`store`]: the only place that knows SQL; one SQLite connection, migrations.
+//! - [`api`]: the only place that knows HTTP; tiny_http workers, routes, errors.
+//! - [`health`]: the health report.
+//! - [`daemon`]: wires everything and owns the lifecycle (`run(config, listener, shutdown)`).
+//! - [`demo`]: the embedded default configuration of `cosmosd demo`.
+//! - [`logging`]: journal or stderr.
+
+pub mod access;
+pub mod api;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod health;
+pub mod logging;
+pub mod show;
+pub mod store;

@@ -1,0 +1,126 @@
+//! The `cosmosd` binary: parses the command line and hands over to the library.
+//! Only `main` picks the exit code; errors are printed once, with their causes.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use cosmosd::config::Config;
+use cosmosd::{daemon, demo, logging};
+
+#[derive(Parser)]
+#[command(name = "cosmosd", version, about = "The daemon that runs the COSMOS show room")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon with a configuration file.
+    Run {
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
+    /// Check a configuration file and exit (0 = valid).
+    CheckConfig {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Run with the embedded default: simulated camera and lights, mail to files, data in a
+    /// local folder, made-up PINs (printed). No hardware and no config file needed.
+    Demo {
+        /// Folder for the demo's config, database and mail.
+        #[arg(long, default_value = "cosmosd-demo")]
+        dir: PathBuf,
+        /// Address to listen on (overrides the demo config's `server.listen`).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cosmosd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { path } => {
+            let c = Config::load(&path)?;
+            println!(
+                "{}: ok (listen {}, data {}, camera {:?}, lights {:?} on {} markers, mail {:?})",
+                path.display(),
+                c.server.listen,
+                c.storage.data_dir.display(),
+                c.camera.backend,
+                c.lights.backend,
+                c.lights.pins.len(),
+                c.mail.transport
+            );
+            Ok(())
+        }
+        Command::Run { config } => {
+            logging::init();
+            let config = Config::load(&config)?;
+            serve(config, |_| {})
+        }
+        Command::Demo { dir, listen } => {
+            logging::init();
+            let (mut config, path) = demo::prepare(&dir)?;
+            if let Some(l) = listen {
+                config.server.listen = l;
+            }
+            let pins = format!(
+                "  host PIN:            {}\n  kiosk PIN:           {}\n  technician password: {}\n  show-control token:  {}",
+                config.auth.host_pin.expose(),
+                config.auth.kiosk_pin.expose(),
+                config.auth.technician_password.expose(),
+                config.auth.show_control_token.as_ref().map(|t| t.expose()).unwrap_or("-"),
+            );
+            let config_path = path.display().to_string();
+            serve(config, move |addr| {
+                println!(
+                    "cosmosd demo running at http://{addr}/  (Ctrl-C stops it)\n{pins}\n  config: {config_path}"
+                );
+            })
+        }
+    }
+}
+
+/// Binds the configured address and runs the daemon until SIGTERM or Ctrl-C.
+fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.server.listen)
+        .with_context(|| format!("listening on {} (server.listen)", config.server.listen))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cosmosd-rt")
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let shutdown = shutdown_signal()?;
+        daemon::run(config, listener, shutdown, ready).await
+    })
+}
+
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => log::info!(signal = "SIGTERM"; "stop requested"),
+            _ = int.recv() => log::info!(signal = "SIGINT"; "stop requested"),
+        }
+    })
+}

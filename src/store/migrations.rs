@@ -1,0 +1,77 @@
+//! The schema, as numbered, append-only migrations. Migration N (1-based) brings a
+//! database from `user_version` N-1 to N. Never edit a migration that has shipped:
+//! add a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: guests, shows, their membership and timeline, and login sessions.
+    r#"
+CREATE TABLE guests (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    -- lower-cased email: "the same email may not be waiting twice" is checked on it
+    email_key   TEXT NOT NULL,
+    energy      TEXT NOT NULL CHECK (energy IN ('lunar', 'solar')),
+    element     TEXT NOT NULL CHECK (element IN ('agua', 'fuego', 'tierra', 'aire')),
+    essence     TEXT NOT NULL,
+    language    TEXT NOT NULL CHECK (language IN ('es', 'en')),
+    consent_at  INTEGER NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('waiting', 'assigned', 'done', 'cancelled')),
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX guests_one_waiting_per_email ON guests (email_key) WHERE status = 'waiting';
+CREATE INDEX guests_by_status ON guests (status, created_at);
+
+CREATE TABLE shows (
+    id               TEXT PRIMARY KEY,
+    start_at         INTEGER NOT NULL,
+    end_at           INTEGER NOT NULL,
+    duration_minutes INTEGER NOT NULL CHECK (duration_minutes BETWEEN 1 AND 240),
+    status           TEXT NOT NULL CHECK (status IN ('scheduled', 'running', 'posing', 'review', 'completed', 'cancelled')),
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    CHECK (end_at > start_at)
+) STRICT;
+CREATE INDEX shows_by_start ON shows (start_at);
+
+-- marker = index of the guest's floor marker (0-based), so at most one guest per marker
+CREATE TABLE show_guests (
+    show_id  TEXT NOT NULL REFERENCES shows (id),
+    guest_id TEXT NOT NULL REFERENCES guests (id),
+    marker   INTEGER NOT NULL CHECK (marker >= 0),
+    PRIMARY KEY (show_id, guest_id),
+    UNIQUE (show_id, marker)
+) STRICT;
+CREATE INDEX show_guests_by_guest ON show_guests (guest_id);
+
+-- Last line of defence for "a guest is in at most one active show".
+CREATE TRIGGER show_guests_one_active_show BEFORE INSERT ON show_guests
+WHEN EXISTS (
+    SELECT 1 FROM show_guests sg JOIN shows s ON s.id = sg.show_id
+    WHERE sg.guest_id = NEW.guest_id AND sg.show_id <> NEW.show_id
+      AND s.status IN ('scheduled', 'running', 'posing', 'review')
+)
+BEGIN
+    SELECT RAISE(ABORT, 'guest already in an active show');
+END;
+
+CREATE TABLE show_events (
+    id      INTEGER PRIMARY KEY,
+    show_id TEXT NOT NULL REFERENCES shows (id),
+    at      INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    detail  TEXT
+) STRICT;
+CREATE INDEX show_events_by_show ON show_events (show_id, id);
+
+CREATE TABLE sessions (
+    -- SHA-256 of the bearer token; the token itself is never stored
+    token_hash TEXT PRIMARY KEY,
+    role       TEXT NOT NULL CHECK (role IN ('kiosk', 'host', 'technician', 'show_control')),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+"#,
+];
