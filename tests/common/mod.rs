@@ -1,0 +1,297 @@
+//! Test harness: the real daemon (`cosmosd::daemon::run`) on `127.0.0.1:0` with a temp
+//! data dir, driven over real HTTP. Each test gets its own daemon and database.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const HOST_PIN: &str = "1111";
+pub const KIOSK_PIN: &str = "2222";
+pub const TECH_PASSWORD: &str = "technician-pass";
+pub const SHOW_CONTROL_TOKEN: &str = "show-control-token-0123456789";
+
+/// The config every test daemon starts from; `extra` is appended (new sections only).
+pub fn config_text(data_dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+workers = 4
+io_timeout_seconds = 5
+[storage]
+data_dir = "{}"
+min_free_mb = 1
+[camera]
+backend = "simulated"
+[lights]
+backend = "simulated"
+pins = [17, 27, 22, 23]
+[mail]
+transport = "file"
+from = "COSMOS <cosmos@example.com>"
+[auth]
+host_pin = "{HOST_PIN}"
+kiosk_pin = "{KIOSK_PIN}"
+technician_password = "{TECH_PASSWORD}"
+show_control_token = "{SHOW_CONTROL_TOKEN}"
+max_failed_logins = 3
+lockout_seconds = 30
+{extra}
+"#,
+        data_dir.display()
+    )
+}
+
+pub struct Daemon {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    agent: ureq::Agent,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn field(&self) -> Option<&str> {
+        self.body["error"]["field"].as_str()
+    }
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Daemon::start_with("")
+    }
+
+    pub fn start_with(extra: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(&dir.path().join("data"), extra);
+        let config = cosmosd::config::Config::from_toml_str(&text, dir.path()).unwrap();
+        let listener = TcpListener::bind(config.server.listen).unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(cosmosd::daemon::run(
+                config,
+                listener,
+                async {
+                    let _ = stop_rx.await;
+                },
+                move |addr| ready_tx.send(addr).unwrap(),
+            ))
+        });
+        let addr = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("daemon did not become ready");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Daemon {
+            addr,
+            dir,
+            agent,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("cosmos.db")
+    }
+
+    /// Sends a request; `body` is sent as JSON.
+    pub fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+        let url = self.url(path);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let resp = match (method, body) {
+            ("GET", _) => with_auth(self.agent.get(&url), &auth).call(),
+            ("DELETE", _) => with_auth(self.agent.delete(&url), &auth).call(),
+            ("POST", b) => with_auth(self.agent.post(&url), &auth)
+                .header("Content-Type", "application/json")
+                .send(b.map(|b| b.to_string()).unwrap_or_default()),
+            ("PATCH", b) => with_auth(self.agent.patch(&url), &auth)
+                .header("Content-Type", "application/json")
+                .send(b.map(|b| b.to_string()).unwrap_or_default()),
+            (m, _) => panic!("unsupported method {m}"),
+        }
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        into_resp(resp)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Resp {
+        self.req("GET", path, Some(token), None)
+    }
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.req("POST", path, Some(token), Some(body))
+    }
+
+    /// Logs in and returns the token.
+    pub fn login(&self, role: &str) -> String {
+        let pin = match role {
+            "host" => HOST_PIN,
+            "kiosk" => KIOSK_PIN,
+            "technician" => TECH_PASSWORD,
+            "show_control" => SHOW_CONTROL_TOKEN,
+            r => panic!("unknown role {r}"),
+        };
+        let r = self.req("POST", "/api/session", None, Some(&json!({"role": role, "pin": pin})));
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Registers a guest through the kiosk route; returns its id.
+    pub fn add_guest(&self, token: &str, name: &str, email: &str) -> String {
+        let r = self.post("/api/guests", token, &guest_body(name, email));
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Raw bytes over a fresh TCP connection; returns the status code (0 if none came back).
+    pub fn raw(&self, request: &[u8]) -> (u16, String) {
+        raw_request(self.addr, request)
+    }
+
+    /// Every row of every table, as text: equal snapshots mean nothing was written.
+    pub fn db_snapshot(&self) -> String {
+        let c = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let tables: Vec<String> = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut out = String::new();
+        for t in tables {
+            let mut st = c.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid")).unwrap();
+            let n = st.column_count();
+            let rows = st
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap();
+            for row in rows {
+                out.push_str(&format!("{t}: {}\n", row.unwrap().join(" | ")));
+            }
+        }
+        out
+    }
+
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().expect("daemon thread panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let r = self.stop_inner();
+        if !std::thread::panicking() {
+            r.expect("daemon exited with an error");
+        }
+    }
+}
+
+fn with_auth<B>(rb: ureq::RequestBuilder<B>, auth: &Option<String>) -> ureq::RequestBuilder<B> {
+    match auth {
+        Some(a) => rb.header("Authorization", a),
+        None => rb,
+    }
+}
+
+fn into_resp(mut resp: ureq::http::Response<ureq::Body>) -> Resp {
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn guest_body(name: &str, email: &str) -> Value {
+    json!({
+        "name": name,
+        "email": email,
+        "energy": "solar",
+        "element": "fuego",
+        "essence": "guerrero",
+        "language": "en",
+        "consent": true
+    })
+}
+
+/// A start time `minutes` from now, RFC 3339.
+pub fn in_minutes(minutes: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::minutes(minutes)).to_rfc3339()
+}
+
+pub fn raw_request(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let _ = s.write_all(request);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
