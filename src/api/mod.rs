@@ -16,7 +16,7 @@ use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -93,11 +93,28 @@ impl Call {
 
 /// The running HTTP server.
 pub struct Server {
-    /// Shared with the workers; dropping the last handle closes the socket.
-    http: Arc<tiny_http::Server>,
+    shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
-    stopping: Arc<AtomicBool>,
     addr: SocketAddr,
+}
+
+/// What the workers share.
+///
+/// tiny_http ends its accept thread on the *first* accept error (tiny-http issue #283),
+/// and with SO_RCVTIMEO on the listening socket an idle `accept` returns EAGAIN after
+/// `io_timeout`. So the server runs in *generations*: when a generation's accept thread
+/// ends, a worker starts the next one on a clone of the same socket (no connection is
+/// refused meanwhile: they wait in the backlog), and the old generation is drained by a
+/// thread of its own until its keep-alive connections have timed out.
+struct Shared {
+    /// The listening socket; each generation gets a clone (same socket, same options).
+    listener: TcpListener,
+    /// The generation taking new connections.
+    current: RwLock<Arc<tiny_http::Server>>,
+    /// Threads draining retired generations.
+    drains: Mutex<Vec<JoinHandle<()>>>,
+    stopping: AtomicBool,
+    ctx: Arc<Context>,
 }
 
 impl Server {
@@ -107,16 +124,26 @@ impl Server {
 
     /// Stops taking requests, lets in-flight ones finish, and joins the workers.
     pub fn shutdown(self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.shared.stopping.store(true, Ordering::SeqCst);
         for w in self.workers {
             let _ = w.join();
         }
-        drop(self.http);
+        let drains = std::mem::take(&mut *self.shared.drains.lock().unwrap_or_else(|p| p.into_inner()));
+        for d in drains {
+            let _ = d.join();
+        }
     }
 }
 
 /// How often idle workers look at the stop flag.
 const POLL: Duration = Duration::from_millis(200);
+
+fn generation(listener: &TcpListener) -> anyhow::Result<Arc<tiny_http::Server>> {
+    let l = listener.try_clone().context("cloning the listening socket")?;
+    let s = tiny_http::Server::from_listener(l, None)
+        .map_err(|e| anyhow::anyhow!("starting the HTTP server: {e}"))?;
+    Ok(Arc::new(s))
+}
 
 /// Serves the API on `listener` until [`Server::shutdown`].
 pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server> {
@@ -127,34 +154,83 @@ pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server>
     sock.set_read_timeout(Some(t)).context("setting SO_RCVTIMEO")?;
     sock.set_write_timeout(Some(t)).context("setting SO_SNDTIMEO")?;
     let addr = listener.local_addr().context("reading the listen address")?;
-    let http = Arc::new(
-        tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| anyhow::anyhow!("starting the HTTP server: {e}"))?,
-    );
-    let stopping = Arc::new(AtomicBool::new(false));
+    let first = generation(&listener)?;
+    let shared = Arc::new(Shared {
+        listener,
+        current: RwLock::new(first),
+        drains: Mutex::new(Vec::new()),
+        stopping: AtomicBool::new(false),
+        ctx: ctx.clone(),
+    });
     let workers = (0..ctx.config.server.workers)
         .map(|i| {
-            let (http, ctx, stopping) = (http.clone(), ctx.clone(), stopping.clone());
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("http-{i}"))
-                .spawn(move || {
-                    while !stopping.load(Ordering::SeqCst) {
-                        match http.recv_timeout(POLL) {
-                            Ok(Some(rq)) => handle(&ctx, rq),
-                            Ok(None) => {}
-                            Err(e) => log::debug!("http accept error: {e}"),
-                        }
-                    }
-                })
+                .spawn(move || work(&shared))
                 .context("spawning an HTTP worker")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Server {
-        http,
+        shared,
         workers,
-        stopping,
         addr,
     })
+}
+
+fn work(shared: &Arc<Shared>) {
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let srv = shared.current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match srv.recv_timeout(POLL) {
+            Ok(Some(rq)) => handle(&shared.ctx, rq),
+            Ok(None) => {}
+            Err(e) => renew(shared, &srv, e),
+        }
+    }
+}
+
+/// The accept thread of `old` ended with `err`: start the next generation (once, however
+/// many workers noticed) and drain `old` on a thread of its own.
+fn renew(shared: &Arc<Shared>, old: &Arc<tiny_http::Server>, err: std::io::Error) {
+    let mut cur = shared.current.write().unwrap_or_else(|p| p.into_inner());
+    if !Arc::ptr_eq(&cur, old) {
+        return; // another worker already did it
+    }
+    let idle = matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+    if idle {
+        log::debug!("no connection for a while: renewing the HTTP acceptor");
+    } else {
+        log::warn!(error = err.to_string().as_str(); "accepting a connection failed: {err}; renewing the HTTP acceptor");
+        // e.g. out of file descriptors: do not spin
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let next = match generation(&shared.listener) {
+        Ok(n) => n,
+        Err(e) => {
+            log::error!("cannot renew the HTTP acceptor: {e:#}");
+            std::thread::sleep(Duration::from_millis(500));
+            return;
+        }
+    };
+    let retired = std::mem::replace(&mut *cur, next);
+    drop(cur);
+    // Its connections end by themselves within the socket timeout; serve them until then.
+    let until = Instant::now() + shared.ctx.config.server.io_timeout * 2 + Duration::from_secs(1);
+    let me = shared.clone();
+    let drain = std::thread::Builder::new().name("http-drain".into()).spawn(move || {
+        while Instant::now() < until && !me.stopping.load(Ordering::SeqCst) {
+            match retired.recv_timeout(POLL) {
+                Ok(Some(rq)) => handle(&me.ctx, rq),
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let mut drains = shared.drains.lock().unwrap_or_else(|p| p.into_inner());
+    drains.retain(|d| !d.is_finished());
+    if let Ok(d) = drain {
+        drains.push(d);
+    }
 }
 
 fn handle(ctx: &Context, mut rq: tiny_http::Request) {

@@ -83,8 +83,13 @@ impl Daemon {
     }
 
     pub fn start_with(extra: &str) -> Daemon {
+        Daemon::start_custom(|t| t + extra)
+    }
+
+    /// Starts with the standard config text rewritten by `edit`.
+    pub fn start_custom(edit: impl FnOnce(String) -> String) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let text = config_text(&dir.path().join("data"), extra);
+        let text = edit(config_text(&dir.path().join("data"), ""));
         let config = cosmosd::config::Config::from_toml_str(&text, dir.path()).unwrap();
         let listener = TcpListener::bind(config.server.listen).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
