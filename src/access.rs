@@ -139,7 +139,11 @@ impl Throttle {
     /// Records a failed login; returns the lockout it started, if any.
     pub fn failed(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
         if self.entries.len() >= MAX_TRACKED && !self.entries.contains_key(&ip) {
-            let stalest = self.entries.iter().min_by_key(|(_, e)| e.last_failure).map(|(k, _)| *k);
+            let stalest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_failure)
+                .map(|(k, _)| *k);
             if let Some(k) = stalest {
                 self.entries.remove(&k);
             }
@@ -153,7 +157,8 @@ impl Throttle {
         e.failures += 1;
         e.last_failure = now;
         if e.failures >= self.max_failures {
-            let lock = (self.base_lockout * 2u32.saturating_pow(e.lockouts.min(16))).min(MAX_LOCKOUT);
+            let lock =
+                (self.base_lockout * 2u32.saturating_pow(e.lockouts.min(16))).min(MAX_LOCKOUT);
             e.failures = 0;
             e.lockouts += 1;
             e.locked_until = Some(now + lock);
@@ -190,8 +195,14 @@ mod tests {
         assert_eq!(t.failed(IP, t0), None);
         assert!(t.check(IP, t0).is_ok());
         assert_eq!(t.failed(IP, t0), Some(Duration::from_secs(30)));
-        assert_eq!(t.check(IP, t0 + Duration::from_secs(10)), Err(Duration::from_secs(20)));
-        assert!(t.check(OTHER, t0).is_ok(), "other addresses are not affected");
+        assert_eq!(
+            t.check(IP, t0 + Duration::from_secs(10)),
+            Err(Duration::from_secs(20))
+        );
+        assert!(
+            t.check(OTHER, t0).is_ok(),
+            "other addresses are not affected"
+        );
         let t1 = t0 + Duration::from_secs(31);
         assert!(t.check(IP, t1).is_ok());
         t.failed(IP, t1);

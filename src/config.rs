@@ -322,7 +322,11 @@ impl Config {
             let inner = e.into_inner();
             let msg = inner.message().to_string();
             // The path already ends in the offending key (`server.listn`), unknown ones included.
-            let key = if path == "." { "(file)".to_string() } else { path };
+            let key = if path == "." {
+                "(file)".to_string()
+            } else {
+                path
+            };
             bad(&key, msg)
         })?;
         validate(raw, base)
@@ -341,15 +345,25 @@ fn secret(
     file: Option<PathBuf>,
 ) -> Result<Option<Secret>, ConfigError> {
     match (value, file) {
-        (Some(_), Some(_)) => Err(bad(key, format!("give either `{key}` or `{key}_file`, not both"))),
+        (Some(_), Some(_)) => Err(bad(
+            key,
+            format!("give either `{key}` or `{key}_file`, not both"),
+        )),
         (Some(v), None) => Ok(Some(Secret(v))),
         (None, Some(f)) => {
             let path = resolve(base, f);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| bad(&format!("{key}_file"), format!("cannot read {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                bad(
+                    &format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
             let v = text.trim_end_matches(['\n', '\r']).to_string();
             if v.is_empty() {
-                return Err(bad(&format!("{key}_file"), format!("{} is empty", path.display())));
+                return Err(bad(
+                    &format!("{key}_file"),
+                    format!("{} is empty", path.display()),
+                ));
             }
             Ok(Some(Secret(v)))
         }
@@ -373,21 +387,33 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
     let server = {
         let r = raw.server;
         let listen = r.listen.unwrap_or_else(|| "0.0.0.0:8080".into());
-        let listen: SocketAddr = listen
-            .parse()
-            .map_err(|_| bad("server.listen", format!("`{listen}` is not an IP:port address")))?;
+        let listen: SocketAddr = listen.parse().map_err(|_| {
+            bad(
+                "server.listen",
+                format!("`{listen}` is not an IP:port address"),
+            )
+        })?;
         ServerConfig {
             listen,
             workers: in_range(r.workers.unwrap_or(4), "server.workers", 1, 64)? as usize,
             max_body_bytes: {
                 let v = r.max_body_bytes.unwrap_or(64 * 1024);
                 if !(1024..=16 * 1024 * 1024).contains(&v) {
-                    return Err(bad("server.max_body_bytes", "must be between 1024 and 16777216"));
+                    return Err(bad(
+                        "server.max_body_bytes",
+                        "must be between 1024 and 16777216",
+                    ));
                 }
                 v as usize
             },
             io_timeout: Duration::from_secs(
-                in_range(r.io_timeout_seconds.unwrap_or(30), "server.io_timeout_seconds", 1, 600)?.into(),
+                in_range(
+                    r.io_timeout_seconds.unwrap_or(30),
+                    "server.io_timeout_seconds",
+                    1,
+                    600,
+                )?
+                .into(),
             ),
         }
     };
@@ -451,20 +477,38 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
 
     let show = {
         let r = raw.show;
-        let duration = in_range(r.duration_minutes.unwrap_or(15), "show.duration_minutes", 1, 240)?;
-        let changeover = in_range(r.changeover_minutes.unwrap_or(5), "show.changeover_minutes", 0, 240)?;
+        let duration = in_range(
+            r.duration_minutes.unwrap_or(15),
+            "show.duration_minutes",
+            1,
+            240,
+        )?;
+        let changeover = in_range(
+            r.changeover_minutes.unwrap_or(5),
+            "show.changeover_minutes",
+            0,
+            240,
+        )?;
         let offset = r.spontaneous_offset_seconds.unwrap_or(540);
         if offset >= duration * 60 {
             return Err(bad(
                 "show.spontaneous_offset_seconds",
-                format!("must be less than the show's length ({} s), got {offset}", duration * 60),
+                format!(
+                    "must be less than the show's length ({} s), got {offset}",
+                    duration * 60
+                ),
             ));
         }
         ShowConfig {
             duration_minutes: duration,
             changeover_minutes: changeover,
             spontaneous_offset_seconds: offset,
-            countdown_seconds: in_range(r.countdown_seconds.unwrap_or(5), "show.countdown_seconds", 0, 30)?,
+            countdown_seconds: in_range(
+                r.countdown_seconds.unwrap_or(5),
+                "show.countdown_seconds",
+                0,
+                30,
+            )?,
         }
     };
 
@@ -537,14 +581,29 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
 
     let auth = {
         let r = required(raw.auth, "auth")?;
-        let host_pin = required(secret(base, "auth.host_pin", r.host_pin, r.host_pin_file)?, "auth.host_pin")?;
-        let kiosk_pin = required(secret(base, "auth.kiosk_pin", r.kiosk_pin, r.kiosk_pin_file)?, "auth.kiosk_pin")?;
+        let host_pin = required(
+            secret(base, "auth.host_pin", r.host_pin, r.host_pin_file)?,
+            "auth.host_pin",
+        )?;
+        let kiosk_pin = required(
+            secret(base, "auth.kiosk_pin", r.kiosk_pin, r.kiosk_pin_file)?,
+            "auth.kiosk_pin",
+        )?;
         let technician_password = required(
-            secret(base, "auth.technician_password", r.technician_password, r.technician_password_file)?,
+            secret(
+                base,
+                "auth.technician_password",
+                r.technician_password,
+                r.technician_password_file,
+            )?,
             "auth.technician_password",
         )?;
-        let show_control_token =
-            secret(base, "auth.show_control_token", r.show_control_token, r.show_control_token_file)?;
+        let show_control_token = secret(
+            base,
+            "auth.show_control_token",
+            r.show_control_token,
+            r.show_control_token_file,
+        )?;
         for (key, s, min) in [
             ("auth.host_pin", &host_pin, 4),
             ("auth.kiosk_pin", &kiosk_pin, 4),
@@ -557,10 +616,13 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
         if host_pin == kiosk_pin {
             return Err(bad("auth.kiosk_pin", "must differ from auth.host_pin"));
         }
-        if let Some(t) = &show_control_token {
-            if t.0.len() < 16 {
-                return Err(bad("auth.show_control_token", "must be at least 16 characters"));
-            }
+        if let Some(t) = &show_control_token
+            && t.0.len() < 16
+        {
+            return Err(bad(
+                "auth.show_control_token",
+                "must be at least 16 characters",
+            ));
         }
         AuthConfig {
             host_pin,
@@ -568,15 +630,35 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
             technician_password,
             show_control_token,
             session_ttl: Duration::from_secs(
-                u64::from(in_range(r.session_ttl_hours.unwrap_or(12), "auth.session_ttl_hours", 1, 24 * 7)?) * 3600,
+                u64::from(in_range(
+                    r.session_ttl_hours.unwrap_or(12),
+                    "auth.session_ttl_hours",
+                    1,
+                    24 * 7,
+                )?) * 3600,
             ),
             kiosk_session_ttl: Duration::from_secs(
-                u64::from(in_range(r.kiosk_session_ttl_days.unwrap_or(90), "auth.kiosk_session_ttl_days", 1, 366)?)
-                    * 86_400,
+                u64::from(in_range(
+                    r.kiosk_session_ttl_days.unwrap_or(90),
+                    "auth.kiosk_session_ttl_days",
+                    1,
+                    366,
+                )?) * 86_400,
             ),
-            max_failed_logins: in_range(r.max_failed_logins.unwrap_or(5), "auth.max_failed_logins", 1, 100)?,
+            max_failed_logins: in_range(
+                r.max_failed_logins.unwrap_or(5),
+                "auth.max_failed_logins",
+                1,
+                100,
+            )?,
             lockout: Duration::from_secs(
-                in_range(r.lockout_seconds.unwrap_or(30), "auth.lockout_seconds", 1, 3600)?.into(),
+                in_range(
+                    r.lockout_seconds.unwrap_or(30),
+                    "auth.lockout_seconds",
+                    1,
+                    3600,
+                )?
+                .into(),
             ),
         }
     };
@@ -586,7 +668,10 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
             None => default_essences(),
             Some(list) => {
                 if list.is_empty() {
-                    return Err(bad("questionnaire.essences", "must list at least one essence"));
+                    return Err(bad(
+                        "questionnaire.essences",
+                        "must list at least one essence",
+                    ));
                 }
                 let mut out: Vec<Essence> = Vec::with_capacity(list.len());
                 for (i, e) in list.into_iter().enumerate() {
@@ -629,7 +714,10 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
 
 fn validate_pins(pins: &[i64]) -> Result<(), ConfigError> {
     if pins.is_empty() {
-        return Err(bad("lights.pins", "must list at least one pin (one per floor marker)"));
+        return Err(bad(
+            "lights.pins",
+            "must list at least one pin (one per floor marker)",
+        ));
     }
     if pins.len() > 8 {
         return Err(bad("lights.pins", "at most 8 floor markers are supported"));
@@ -704,23 +792,66 @@ technician_password = "long-enough"
 
     #[test]
     fn wrong_types_name_the_key() {
-        let e = parse(&MINIMAL.replace("[camera]", "[show]\nduration_minutes = \"ten\"\n[camera]")).unwrap_err();
+        let e = parse(&MINIMAL.replace("[camera]", "[show]\nduration_minutes = \"ten\"\n[camera]"))
+            .unwrap_err();
         assert_eq!(e.key, "show.duration_minutes", "{e}");
     }
 
     #[test]
     fn bad_values_name_the_key() {
         let cases = [
-            (MINIMAL.replace("backend = \"simulated\"\n[lights]", "backend = \"canon\"\n[lights]"), "camera.backend"),
-            (MINIMAL.replace("[lights]\nbackend = \"simulated\"", "[lights]\nbackend = \"simulated\"\npins = [17, 17]"), "lights.pins"),
-            (MINIMAL.replace("[lights]\nbackend = \"simulated\"", "[lights]\nbackend = \"simulated\"\npins = [40]"), "lights.pins"),
-            (MINIMAL.replace("kiosk_pin = \"5678\"", "kiosk_pin = \"1234\""), "auth.kiosk_pin"),
-            (MINIMAL.replace("host_pin = \"1234\"", "host_pin = \"12\""), "auth.host_pin"),
-            (MINIMAL.replace("from = \"COSMOS <cosmos@example.com>\"", "from = \"nobody\""), "mail.from"),
-            (MINIMAL.replace("transport = \"file\"", "transport = \"smtp\""), "mail.smtp_host"),
-            (format!("{MINIMAL}[show]\nspontaneous_offset_seconds = 900\n"), "show.spontaneous_offset_seconds"),
-            (format!("{MINIMAL}[server]\nlisten = \"localhost\"\n"), "server.listen"),
-            (MINIMAL.replace("[storage]\ndata_dir = \"data\"", "[storage]"), "storage.data_dir"),
+            (
+                MINIMAL.replace(
+                    "backend = \"simulated\"\n[lights]",
+                    "backend = \"canon\"\n[lights]",
+                ),
+                "camera.backend",
+            ),
+            (
+                MINIMAL.replace(
+                    "[lights]\nbackend = \"simulated\"",
+                    "[lights]\nbackend = \"simulated\"\npins = [17, 17]",
+                ),
+                "lights.pins",
+            ),
+            (
+                MINIMAL.replace(
+                    "[lights]\nbackend = \"simulated\"",
+                    "[lights]\nbackend = \"simulated\"\npins = [40]",
+                ),
+                "lights.pins",
+            ),
+            (
+                MINIMAL.replace("kiosk_pin = \"5678\"", "kiosk_pin = \"1234\""),
+                "auth.kiosk_pin",
+            ),
+            (
+                MINIMAL.replace("host_pin = \"1234\"", "host_pin = \"12\""),
+                "auth.host_pin",
+            ),
+            (
+                MINIMAL.replace(
+                    "from = \"COSMOS <cosmos@example.com>\"",
+                    "from = \"nobody\"",
+                ),
+                "mail.from",
+            ),
+            (
+                MINIMAL.replace("transport = \"file\"", "transport = \"smtp\""),
+                "mail.smtp_host",
+            ),
+            (
+                format!("{MINIMAL}[show]\nspontaneous_offset_seconds = 900\n"),
+                "show.spontaneous_offset_seconds",
+            ),
+            (
+                format!("{MINIMAL}[server]\nlisten = \"localhost\"\n"),
+                "server.listen",
+            ),
+            (
+                MINIMAL.replace("[storage]\ndata_dir = \"data\"", "[storage]"),
+                "storage.data_dir",
+            ),
         ];
         for (text, key) in cases {
             let e = parse(&text).expect_err(key);
@@ -736,8 +867,14 @@ technician_password = "long-enough"
         let c = Config::from_toml_str(&text, dir.path()).unwrap();
         assert_eq!(c.auth.host_pin.expose(), "9876");
         assert!(!format!("{c:?}").contains("9876"));
-        let both = MINIMAL.replace("host_pin = \"1234\"", "host_pin = \"1234\"\nhost_pin_file = \"pin\"");
-        assert_eq!(Config::from_toml_str(&both, dir.path()).unwrap_err().key, "auth.host_pin");
+        let both = MINIMAL.replace(
+            "host_pin = \"1234\"",
+            "host_pin = \"1234\"\nhost_pin_file = \"pin\"",
+        );
+        assert_eq!(
+            Config::from_toml_str(&both, dir.path()).unwrap_err().key,
+            "auth.host_pin"
+        );
         let missing = MINIMAL.replace("host_pin = \"1234\"", "host_pin_file = \"nope\"");
         assert_eq!(
             Config::from_toml_str(&missing, dir.path()).unwrap_err().key,
@@ -747,8 +884,14 @@ technician_password = "long-enough"
 
     #[test]
     fn from_address_accepts_named_and_bare_forms() {
-        assert_eq!(from_address("COSMOS <cosmos@example.com>"), Some("cosmos@example.com"));
-        assert_eq!(from_address("cosmos@example.com"), Some("cosmos@example.com"));
+        assert_eq!(
+            from_address("COSMOS <cosmos@example.com>"),
+            Some("cosmos@example.com")
+        );
+        assert_eq!(
+            from_address("cosmos@example.com"),
+            Some("cosmos@example.com")
+        );
         assert_eq!(from_address("COSMOS <cosmos@example.com"), None);
         assert_eq!(from_address("COSMOS"), None);
     }

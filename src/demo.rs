@@ -69,11 +69,13 @@ show_control_token = "{sc}"
 
 /// Loads the demo config from `dir`, writing a new one first if there is none.
 pub fn prepare(dir: &Path) -> anyhow::Result<(Config, PathBuf)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating demo folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating demo folder {}", dir.display()))?;
     let path = dir.join(CONFIG_FILE);
     if !path.exists() {
         let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
-        std::fs::write(&tmp, config_text()).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::write(&tmp, config_text())
+            .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok((Config::load(&path)?, path))
@@ -87,7 +89,10 @@ mod tests {
         let (a, path) = super::prepare(dir.path()).unwrap();
         assert_eq!(a.storage.data_dir, dir.path().join("data"));
         let (b, _) = super::prepare(dir.path()).unwrap();
-        assert_eq!(a.auth.host_pin, b.auth.host_pin, "an existing demo config is reused");
+        assert_eq!(
+            a.auth.host_pin, b.auth.host_pin,
+            "an existing demo config is reused"
+        );
         std::fs::remove_file(path).unwrap();
         let (c, _) = super::prepare(dir.path()).unwrap();
         assert_ne!(a.auth.technician_password, c.auth.technician_password);

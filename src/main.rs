@@ -12,7 +12,11 @@ use cosmosd::config::Config;
 use cosmosd::{daemon, demo, logging};
 
 #[derive(Parser)]
-#[command(name = "cosmosd", version, about = "The daemon that runs the COSMOS show room")]
+#[command(
+    name = "cosmosd",
+    version,
+    about = "The daemon that runs the COSMOS show room"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -85,12 +89,17 @@ fn run() -> anyhow::Result<()> {
                 config.auth.host_pin.expose(),
                 config.auth.kiosk_pin.expose(),
                 config.auth.technician_password.expose(),
-                config.auth.show_control_token.as_ref().map(|t| t.expose()).unwrap_or("-"),
+                config
+                    .auth
+                    .show_control_token
+                    .as_ref()
+                    .map(|t| t.expose())
+                    .unwrap_or("-"),
             );
             let config_path = path.display().to_string();
             serve(config, move |addr| {
                 println!(
-                    "cosmosd demo running at http://{addr}/  (Ctrl-C stops it)\n{pins}\n  config: {config_path}"
+                    "cosmosd demo running at http://{addr}  (Ctrl-C stops it)\n  try: curl http://{addr}/api/health\n{pins}\n  config: {config_path}"
                 );
             })
         }

@@ -175,11 +175,14 @@ pub fn email_key(email: &str) -> String {
 /// A mail-deliverable address: RFC syntax and a dotted domain (no `user@localhost`).
 pub fn is_valid_email(s: &str) -> bool {
     s.len() <= EMAIL_MAX_CHARS
-        && email_address::EmailAddress::parse_with_options(s, email_address::Options::default().without_display_text())
-            .is_ok_and(|a| {
-                let d = a.domain();
-                d.contains('.') && !d.starts_with('[') && !d.ends_with('.')
-            })
+        && email_address::EmailAddress::parse_with_options(
+            s,
+            email_address::Options::default().without_display_text(),
+        )
+        .is_ok_and(|a| {
+            let d = a.domain();
+            d.contains('.') && !d.starts_with('[') && !d.ends_with('.')
+        })
 }
 
 pub fn validate_name(raw: Option<&str>) -> Result<String, Refusal> {
@@ -188,7 +191,11 @@ pub fn validate_name(raw: Option<&str>) -> Result<String, Refusal> {
         .trim();
     let n = name.chars().count();
     if n == 0 {
-        return Err(Refusal::invalid("name", "invalid_value", "name must not be empty"));
+        return Err(Refusal::invalid(
+            "name",
+            "invalid_value",
+            "name must not be empty",
+        ));
     }
     if n > NAME_MAX_CHARS {
         return Err(Refusal::invalid(
@@ -198,7 +205,11 @@ pub fn validate_name(raw: Option<&str>) -> Result<String, Refusal> {
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(Refusal::invalid("name", "invalid_value", "name must not contain control characters"));
+        return Err(Refusal::invalid(
+            "name",
+            "invalid_value",
+            "name must not contain control characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -208,13 +219,23 @@ pub fn validate_email(raw: Option<&str>) -> Result<String, Refusal> {
         .ok_or_else(|| Refusal::invalid("email", "missing_field", "email is required"))?
         .trim();
     if !is_valid_email(email) {
-        return Err(Refusal::invalid("email", "invalid_value", "email is not a valid address"));
+        return Err(Refusal::invalid(
+            "email",
+            "invalid_value",
+            "email is not a valid address",
+        ));
     }
     Ok(email.to_string())
 }
 
-fn choice<T>(field: &str, raw: Option<&str>, parse: fn(&str) -> Option<T>, allowed: &[&str]) -> Result<T, Refusal> {
-    let v = raw.ok_or_else(|| Refusal::invalid(field, "missing_field", format!("{field} is required")))?;
+fn choice<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    allowed: &[&str],
+) -> Result<T, Refusal> {
+    let v = raw
+        .ok_or_else(|| Refusal::invalid(field, "missing_field", format!("{field} is required")))?;
     parse(v).ok_or_else(|| {
         Refusal::invalid(
             field,
@@ -228,7 +249,12 @@ fn choice<T>(field: &str, raw: Option<&str>, parse: fn(&str) -> Option<T>, allow
 pub fn validate_guest(d: &GuestDraft, essences: &[Essence]) -> Result<NewGuest, Refusal> {
     let name = validate_name(d.name.as_deref())?;
     let email = validate_email(d.email.as_deref())?;
-    let energy = choice("energy", d.energy.as_deref(), Energy::parse, &["lunar", "solar"])?;
+    let energy = choice(
+        "energy",
+        d.energy.as_deref(),
+        Energy::parse,
+        &["lunar", "solar"],
+    )?;
     let element = choice(
         "element",
         d.element.as_deref(),
@@ -278,8 +304,14 @@ pub fn check_guest_cancellable(status: GuestStatus) -> Result<(), Refusal> {
             "guest_in_show",
             "the guest is in an active show; take them out of the show or cancel the show first",
         )),
-        GuestStatus::Done => Err(Refusal::conflict("guest_done", "the guest's show is already completed")),
-        GuestStatus::Cancelled => Err(Refusal::conflict("guest_cancelled", "the guest is already cancelled")),
+        GuestStatus::Done => Err(Refusal::conflict(
+            "guest_done",
+            "the guest's show is already completed",
+        )),
+        GuestStatus::Cancelled => Err(Refusal::conflict(
+            "guest_cancelled",
+            "the guest is already cancelled",
+        )),
     }
 }
 
@@ -318,7 +350,10 @@ impl ShowStatus {
 
     /// A show in one of these states is using the room right now.
     pub fn is_live(self) -> bool {
-        matches!(self, ShowStatus::Running | ShowStatus::Posing | ShowStatus::Review)
+        matches!(
+            self,
+            ShowStatus::Running | ShowStatus::Posing | ShowStatus::Review
+        )
     }
 
     /// The status machine of SPEC.md. Capture from review is a retake.
@@ -380,8 +415,16 @@ where
     I: IntoIterator<Item = (&'a str, Slot)>,
 {
     let others: Vec<(&str, Slot)> = others.into_iter().collect();
-    if let Some((id, s)) = others.iter().find(|(_, s)| candidate.clashes(s, rules.changeover)) {
-        let next = next_free_start(candidate.start, candidate.end - candidate.start, others.iter().map(|(_, s)| *s), rules.changeover);
+    if let Some((id, s)) = others
+        .iter()
+        .find(|(_, s)| candidate.clashes(s, rules.changeover))
+    {
+        let next = next_free_start(
+            candidate.start,
+            candidate.end - candidate.start,
+            others.iter().map(|(_, s)| *s),
+            rules.changeover,
+        );
         return Err(Refusal::conflict(
             "show_overlap",
             format!(
@@ -398,14 +441,27 @@ where
 }
 
 /// The earliest start at or after `from` for a show of `length` that clashes with none of `others`.
-pub fn next_free_start(from: DateTime<Utc>, length: Duration, others: impl IntoIterator<Item = Slot>, gap: Duration) -> DateTime<Utc> {
+pub fn next_free_start(
+    from: DateTime<Utc>,
+    length: Duration,
+    others: impl IntoIterator<Item = Slot>,
+    gap: Duration,
+) -> DateTime<Utc> {
     let mut others: Vec<Slot> = others.into_iter().collect();
     others.sort_by_key(|s| s.start);
     let mut start = from;
     // Each pass either finds a free start or moves past one show; at most len+1 passes.
     loop {
-        let cand = Slot { start, end: start + length };
-        match others.iter().filter(|s| cand.clashes(s, gap)).map(|s| s.end + gap).max() {
+        let cand = Slot {
+            start,
+            end: start + length,
+        };
+        match others
+            .iter()
+            .filter(|s| cand.clashes(s, gap))
+            .map(|s| s.end + gap)
+            .max()
+        {
             None => return start,
             Some(after) => start = after,
         }
@@ -415,7 +471,11 @@ pub fn next_free_start(from: DateTime<Utc>, length: Duration, others: impl IntoI
 /// 1..=max distinct guests; the order gives the floor marker of each.
 pub fn validate_roster(guest_ids: &[String], rules: &ScheduleRules) -> Result<(), Refusal> {
     if guest_ids.is_empty() {
-        return Err(Refusal::invalid("guest_ids", "invalid_value", "a show needs at least one guest"));
+        return Err(Refusal::invalid(
+            "guest_ids",
+            "invalid_value",
+            "a show needs at least one guest",
+        ));
     }
     if guest_ids.len() > rules.max_guests {
         return Err(Refusal::invalid(
@@ -464,7 +524,11 @@ pub fn validate_start(start: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Re
         ));
     }
     if start > now + Duration::days(366) {
-        return Err(Refusal::invalid("start_time", "invalid_value", "start_time is more than a year ahead"));
+        return Err(Refusal::invalid(
+            "start_time",
+            "invalid_value",
+            "start_time is more than a year ahead",
+        ));
     }
     Ok(())
 }
@@ -516,20 +580,65 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(Box<dyn Fn(&mut GuestDraft)>, &str, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut GuestDraft)>;
+        let cases: Vec<(Mutation, &str, &str)> = vec![
             (Box::new(|d| d.name = None), "name", "missing_field"),
-            (Box::new(|d| d.name = Some("   ".into())), "name", "invalid_value"),
-            (Box::new(|d| d.name = Some("x".repeat(101))), "name", "invalid_value"),
-            (Box::new(|d| d.name = Some("a\u{7}b".into())), "name", "invalid_value"),
-            (Box::new(|d| d.email = Some("not-an-email".into())), "email", "invalid_value"),
-            (Box::new(|d| d.email = Some("a@localhost".into())), "email", "invalid_value"),
+            (
+                Box::new(|d| d.name = Some("   ".into())),
+                "name",
+                "invalid_value",
+            ),
+            (
+                Box::new(|d| d.name = Some("x".repeat(101))),
+                "name",
+                "invalid_value",
+            ),
+            (
+                Box::new(|d| d.name = Some("a\u{7}b".into())),
+                "name",
+                "invalid_value",
+            ),
+            (
+                Box::new(|d| d.email = Some("not-an-email".into())),
+                "email",
+                "invalid_value",
+            ),
+            (
+                Box::new(|d| d.email = Some("a@localhost".into())),
+                "email",
+                "invalid_value",
+            ),
             (Box::new(|d| d.email = None), "email", "missing_field"),
-            (Box::new(|d| d.energy = Some("stellar".into())), "energy", "invalid_value"),
-            (Box::new(|d| d.element = Some("metal".into())), "element", "invalid_value"),
-            (Box::new(|d| d.essence = Some("dragón".into())), "essence", "invalid_value"),
-            (Box::new(|d| d.language = Some("fr".into())), "language", "invalid_value"),
-            (Box::new(|d| d.consent = None), "consent", "consent_required"),
-            (Box::new(|d| d.consent = Some(false)), "consent", "consent_required"),
+            (
+                Box::new(|d| d.energy = Some("stellar".into())),
+                "energy",
+                "invalid_value",
+            ),
+            (
+                Box::new(|d| d.element = Some("metal".into())),
+                "element",
+                "invalid_value",
+            ),
+            (
+                Box::new(|d| d.essence = Some("dragón".into())),
+                "essence",
+                "invalid_value",
+            ),
+            (
+                Box::new(|d| d.language = Some("fr".into())),
+                "language",
+                "invalid_value",
+            ),
+            (
+                Box::new(|d| d.consent = None),
+                "consent",
+                "consent_required",
+            ),
+            (
+                Box::new(|d| d.consent = Some(false)),
+                "consent",
+                "consent_required",
+            ),
         ];
         for (mutate, field, code) in cases {
             let mut d = draft();
@@ -564,7 +673,10 @@ mod tests {
         ];
         for &s in S::ALL {
             for a in [A::Start, A::Pose, A::Capture, A::Finish, A::Cancel] {
-                let expected = allowed.iter().find(|(f, x, _)| *f == s && *x == a).map(|t| t.2);
+                let expected = allowed
+                    .iter()
+                    .find(|(f, x, _)| *f == s && *x == a)
+                    .map(|t| t.2);
                 match (s.apply(a), expected) {
                     (Ok(n), Some(e)) => assert_eq!(n, e),
                     (Err(r), None) => {
@@ -608,10 +720,18 @@ mod tests {
         let ids = |n: usize| (0..n).map(|i| format!("g{i}")).collect::<Vec<_>>();
         assert!(validate_roster(&ids(1), &r).is_ok());
         assert!(validate_roster(&ids(4), &r).is_ok());
-        assert_eq!(validate_roster(&ids(0), &r).unwrap_err().field.as_deref(), Some("guest_ids"));
-        assert_eq!(validate_roster(&ids(5), &r).unwrap_err().code, "too_many_guests");
         assert_eq!(
-            validate_roster(&["a".into(), "a".into()], &r).unwrap_err().code,
+            validate_roster(&ids(0), &r).unwrap_err().field.as_deref(),
+            Some("guest_ids")
+        );
+        assert_eq!(
+            validate_roster(&ids(5), &r).unwrap_err().code,
+            "too_many_guests"
+        );
+        assert_eq!(
+            validate_roster(&["a".into(), "a".into()], &r)
+                .unwrap_err()
+                .code,
             "duplicate_guest"
         );
     }

@@ -11,7 +11,11 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/health", &["P"]),
     ("GET", "/api/openapi.json", &["P"]),
     ("POST", "/api/session", &["P"]),
-    ("DELETE", "/api/session", &["kiosk", "host", "technician", "show_control"]),
+    (
+        "DELETE",
+        "/api/session",
+        &["kiosk", "host", "technician", "show_control"],
+    ),
     ("GET", "/api/questionnaire", &["P"]),
     ("POST", "/api/guests", &["kiosk", "host"]),
     ("GET", "/api/guests", &["host"]),
@@ -29,17 +33,29 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
 
 #[test]
 fn every_route_checks_the_role_matrix() {
-    let mut routed: Vec<(&str, &str)> = cosmosd::api::ROUTES.iter().map(|r| (r.method, r.path)).collect();
+    let mut routed: Vec<(&str, &str)> = cosmosd::api::ROUTES
+        .iter()
+        .map(|r| (r.method, r.path))
+        .collect();
     let mut expected: Vec<(&str, &str)> = MATRIX.iter().map(|(m, p, _)| (*m, *p)).collect();
     routed.sort();
     expected.sort();
-    assert_eq!(routed, expected, "the matrix must list exactly the served routes");
+    assert_eq!(
+        routed, expected,
+        "the matrix must list exactly the served routes"
+    );
 
     let d = Daemon::start();
     for (method, path, allowed) in MATRIX {
         let path = path.replace("{id}", "x_missing");
         let body = json!({});
-        for role in [None, Some("kiosk"), Some("host"), Some("technician"), Some("show_control")] {
+        for role in [
+            None,
+            Some("kiosk"),
+            Some("host"),
+            Some("technician"),
+            Some("show_control"),
+        ] {
             // a fresh token each time: DELETE /api/session revokes the one it is called with
             let token = role.map(|r| d.login(r));
             let r = d.req(method, &path, token.as_deref(), Some(&body));
@@ -47,12 +63,22 @@ fn every_route_checks_the_role_matrix() {
             let ok = public || role.is_some_and(|r| allowed.contains(&r));
             let who = role.unwrap_or("nobody");
             if ok {
-                assert!(![401, 403].contains(&r.status), "{who} {method} {path}: {} {}", r.status, r.body);
+                assert!(
+                    ![401, 403].contains(&r.status),
+                    "{who} {method} {path}: {} {}",
+                    r.status,
+                    r.body
+                );
             } else if role.is_none() {
                 assert_eq!(r.status, 401, "{who} {method} {path}: {}", r.body);
                 assert_eq!(r.header("WWW-Authenticate"), Some("Bearer"));
             } else {
-                assert_eq!((r.status, r.code()), (403, "forbidden"), "{who} {method} {path}: {}", r.body);
+                assert_eq!(
+                    (r.status, r.code()),
+                    (403, "forbidden"),
+                    "{who} {method} {path}: {}",
+                    r.body
+                );
             }
             assert!(r.status < 500, "{who} {method} {path}: {}", r.body);
         }
@@ -62,19 +88,41 @@ fn every_route_checks_the_role_matrix() {
 #[test]
 fn login_gives_a_token_that_expires_and_can_be_revoked() {
     let d = Daemon::start();
-    let r = d.req("POST", "/api/session", None, Some(&json!({"role": "host", "pin": HOST_PIN})));
+    let r = d.req(
+        "POST",
+        "/api/session",
+        None,
+        Some(&json!({"role": "host", "pin": HOST_PIN})),
+    );
     assert_eq!(r.status, 201);
     assert_eq!(r.body["role"], "host");
     let token = r.body["token"].as_str().unwrap().to_string();
-    let expires = chrono::DateTime::parse_from_rfc3339(r.body["expires_at"].as_str().unwrap()).unwrap();
-    let hours = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes() as f64 / 60.0;
-    assert!((11.9..=12.0).contains(&hours), "host sessions last 12 h by default, got {hours}");
-    let kiosk = d.req("POST", "/api/session", None, Some(&json!({"role": "kiosk", "pin": common::KIOSK_PIN})));
-    let kexp = chrono::DateTime::parse_from_rfc3339(kiosk.body["expires_at"].as_str().unwrap()).unwrap();
-    assert!((kexp.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days() >= 89, "kiosks stay paired");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(r.body["expires_at"].as_str().unwrap()).unwrap();
+    let hours =
+        (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes() as f64 / 60.0;
+    assert!(
+        (11.9..=12.0).contains(&hours),
+        "host sessions last 12 h by default, got {hours}"
+    );
+    let kiosk = d.req(
+        "POST",
+        "/api/session",
+        None,
+        Some(&json!({"role": "kiosk", "pin": common::KIOSK_PIN})),
+    );
+    let kexp =
+        chrono::DateTime::parse_from_rfc3339(kiosk.body["expires_at"].as_str().unwrap()).unwrap();
+    assert!(
+        (kexp.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days() >= 89,
+        "kiosks stay paired"
+    );
 
     assert_eq!(d.get("/api/guests", &token).status, 200);
-    assert_eq!(d.req("DELETE", "/api/session", Some(&token), None).status, 204);
+    assert_eq!(
+        d.req("DELETE", "/api/session", Some(&token), None).status,
+        204
+    );
     let r = d.get("/api/guests", &token);
     assert_eq!((r.status, r.code()), (401, "invalid_token"));
     let r = d.get("/api/guests", "not-a-token");
@@ -91,13 +139,28 @@ fn login_gives_a_token_that_expires_and_can_be_revoked() {
 #[test]
 fn wrong_pins_are_refused_and_then_throttled() {
     let d = Daemon::start(); // max_failed_logins = 3
-    let login = |role: &str, pin: &str| d.req("POST", "/api/session", None, Some(&json!({"role": role, "pin": pin})));
+    let login = |role: &str, pin: &str| {
+        d.req(
+            "POST",
+            "/api/session",
+            None,
+            Some(&json!({"role": role, "pin": pin})),
+        )
+    };
     let r = login("host", "0000");
     assert_eq!((r.status, r.code()), (401, "bad_credentials"));
-    assert_eq!(login("kiosk", HOST_PIN).status, 401, "a PIN is only good for its own role");
+    assert_eq!(
+        login("kiosk", HOST_PIN).status,
+        401,
+        "a PIN is only good for its own role"
+    );
     assert_eq!(login("technician", "guess").status, 401);
     let r = login("host", HOST_PIN);
-    assert_eq!((r.status, r.code()), (429, "too_many_attempts"), "locked out, even with the right PIN");
+    assert_eq!(
+        (r.status, r.code()),
+        (429, "too_many_attempts"),
+        "locked out, even with the right PIN"
+    );
     let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
     assert!((1..=30).contains(&retry), "{retry}");
     let r = login("role", "x");
@@ -110,8 +173,25 @@ fn wrong_pins_are_refused_and_then_throttled() {
 fn the_show_control_token_is_a_bearer_credential_of_its_own() {
     let d = Daemon::start();
     let r = d.get("/api/guests", SHOW_CONTROL_TOKEN);
-    assert_eq!((r.status, r.code()), (403, "forbidden"), "show control is known but not a host");
-    assert_eq!(d.req("DELETE", "/api/session", Some(SHOW_CONTROL_TOKEN), None).status, 204);
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "forbidden"),
+        "show control is known but not a host"
+    );
+    assert_eq!(
+        d.req("DELETE", "/api/session", Some(SHOW_CONTROL_TOKEN), None)
+            .status,
+        204
+    );
     let token = d.login("show_control");
-    assert_eq!(d.req("POST", "/api/shows/x/start", Some(&token), Some(&Value::Null)).status, 403);
+    assert_eq!(
+        d.req(
+            "POST",
+            "/api/shows/x/start",
+            Some(&token),
+            Some(&Value::Null)
+        )
+        .status,
+        403
+    );
 }

@@ -16,7 +16,12 @@ fn a_kiosk_registers_and_the_host_sees_the_waitlist_oldest_first() {
 
     let r = d.get("/api/guests?status=waiting", &host);
     assert_eq!(r.status, 200);
-    let ids: Vec<&str> = r.body["items"].as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![a.as_str(), b.as_str(), c.as_str()]);
 
     let g = d.get(&format!("/api/guests/{a}"), &host);
@@ -27,9 +32,16 @@ fn a_kiosk_registers_and_the_host_sees_the_waitlist_oldest_first() {
     assert_eq!(g.body["element"], "fuego");
     // RFC 3339 with an offset
     let created = g.body["created_at"].as_str().unwrap();
-    assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok(), "{created}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        "{created}"
+    );
 
-    assert_eq!(d.get("/api/guests", &kiosk).status, 403, "a kiosk may not read the waitlist");
+    assert_eq!(
+        d.get("/api/guests", &kiosk).status,
+        403,
+        "a kiosk may not read the waitlist"
+    );
 }
 
 #[test]
@@ -93,11 +105,30 @@ fn the_same_email_may_not_wait_twice() {
     let kiosk = d.login("kiosk");
     let host = d.login("host");
     let a = d.add_guest(&kiosk, "Ana", "ana@example.org");
-    let r = d.post("/api/guests", &kiosk, &guest_body("Ana again", "ANA@example.org"));
-    assert_eq!((r.status, r.code(), r.field()), (409, "duplicate_waiting_email", Some("email")));
+    let r = d.post(
+        "/api/guests",
+        &kiosk,
+        &guest_body("Ana again", "ANA@example.org"),
+    );
+    assert_eq!(
+        (r.status, r.code(), r.field()),
+        (409, "duplicate_waiting_email", Some("email"))
+    );
     // once she is no longer waiting, the address may register again
-    assert_eq!(d.req("DELETE", &format!("/api/guests/{a}"), Some(&host), None).status, 200);
-    assert_eq!(d.post("/api/guests", &kiosk, &guest_body("Ana again", "ana@example.org")).status, 201);
+    assert_eq!(
+        d.req("DELETE", &format!("/api/guests/{a}"), Some(&host), None)
+            .status,
+        200
+    );
+    assert_eq!(
+        d.post(
+            "/api/guests",
+            &kiosk,
+            &guest_body("Ana again", "ana@example.org")
+        )
+        .status,
+        201
+    );
 }
 
 #[test]
@@ -108,31 +139,63 @@ fn the_host_corrects_and_cancels_guests() {
     let b = d.add_guest(&host, "Bruno", "bruno@example.org");
     let path = format!("/api/guests/{a}");
 
-    let r = d.req("PATCH", &path, Some(&host), Some(&json!({"email": "ana@example.org", "name": "Ana M."})));
+    let r = d.req(
+        "PATCH",
+        &path,
+        Some(&host),
+        Some(&json!({"email": "ana@example.org", "name": "Ana M."})),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!((r.body["email"].as_str(), r.body["name"].as_str()), (Some("ana@example.org"), Some("Ana M.")));
+    assert_eq!(
+        (r.body["email"].as_str(), r.body["name"].as_str()),
+        (Some("ana@example.org"), Some("Ana M."))
+    );
 
-    let r = d.req("PATCH", &path, Some(&host), Some(&json!({"email": "broken"})));
+    let r = d.req(
+        "PATCH",
+        &path,
+        Some(&host),
+        Some(&json!({"email": "broken"})),
+    );
     assert_eq!((r.status, r.field()), (422, Some("email")));
-    let r = d.req("PATCH", &path, Some(&host), Some(&json!({"email": "BRUNO@example.org"})));
+    let r = d.req(
+        "PATCH",
+        &path,
+        Some(&host),
+        Some(&json!({"email": "BRUNO@example.org"})),
+    );
     assert_eq!((r.status, r.code()), (409, "duplicate_waiting_email"));
     let r = d.req("PATCH", &path, Some(&host), Some(&json!({})));
     assert_eq!((r.status, r.code()), (422, "empty_patch"));
 
     // in a show: cannot be cancelled
-    let s = d.post("/api/shows", &host, &json!({"start_time": common::in_minutes(5), "guest_ids": [b]}));
+    let s = d.post(
+        "/api/shows",
+        &host,
+        &json!({"start_time": common::in_minutes(5), "guest_ids": [b]}),
+    );
     assert_eq!(s.status, 201, "{}", s.body);
     let r = d.req("DELETE", &format!("/api/guests/{b}"), Some(&host), None);
     assert_eq!((r.status, r.code()), (409, "guest_in_show"));
 
     let r = d.req("DELETE", &path, Some(&host), None);
-    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("cancelled")));
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("cancelled"))
+    );
     let r = d.req("DELETE", &path, Some(&host), None);
     assert_eq!(r.status, 409, "cancelling twice is a conflict");
-    assert_eq!(d.req("GET", "/api/guests/gst_nope", Some(&host), None).status, 404);
+    assert_eq!(
+        d.req("GET", "/api/guests/gst_nope", Some(&host), None)
+            .status,
+        404
+    );
     let waiting = d.get("/api/guests?status=waiting", &host);
     assert_eq!(waiting.body["items"].as_array().unwrap().len(), 0);
-    assert_eq!(d.get("/api/guests?status=sleeping", &host).field(), Some("status"));
+    assert_eq!(
+        d.get("/api/guests?status=sleeping", &host).field(),
+        Some("status")
+    );
 }
 
 #[test]
@@ -141,7 +204,12 @@ fn the_questionnaire_lists_the_choices_with_display_names() {
     let r = d.req("GET", "/api/questionnaire", None, None);
     assert_eq!(r.status, 200);
     let ids = |k: &str| -> Vec<String> {
-        r.body[k].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+        r.body[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(ids("energies"), ["lunar", "solar"]);
     assert_eq!(ids("elements"), ["agua", "fuego", "tierra", "aire"]);
@@ -160,7 +228,11 @@ fn a_venue_configures_its_own_essences() {
     );
     let kiosk = d.login("kiosk");
     let mut body = guest_body("Ana", "ana@example.org");
-    assert_eq!(d.post("/api/guests", &kiosk, &body).field(), Some("essence"), "guerrero is not offered here");
+    assert_eq!(
+        d.post("/api/guests", &kiosk, &body).field(),
+        Some("essence"),
+        "guerrero is not offered here"
+    );
     body["essence"] = json!("luna");
     assert_eq!(d.post("/api/guests", &kiosk, &body).status, 201);
 }

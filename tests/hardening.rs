@@ -18,7 +18,15 @@ fn every_error_code_of_the_contract() {
     let g = d.add_guest(&kiosk, "Ana", "ana@example.org");
     let g2 = d.add_guest(&kiosk, "Bea", "bea@example.org");
     let start = in_minutes(30);
-    assert_eq!(d.post("/api/shows", &host, &json!({"start_time": start, "guest_ids": [g]})).status, 201);
+    assert_eq!(
+        d.post(
+            "/api/shows",
+            &host,
+            &json!({"start_time": start, "guest_ids": [g]})
+        )
+        .status,
+        201
+    );
     let addr = d.addr;
     let auth = format!("Authorization: Bearer {host}\r\n");
 
@@ -36,11 +44,21 @@ fn every_error_code_of_the_contract() {
     assert_eq!(d.get("/api/nothing-here", &host).code(), "not_found");
     assert_eq!(d.get("/api/shows/shw_nope", &host).status, 404);
     // 405 with Allow
-    let (s, body) = common::raw_request(addr, b"PUT /api/guests HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let (s, body) = common::raw_request(
+        addr,
+        b"PUT /api/guests HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(s, 405);
-    assert!(body.contains("Allow: GET, POST") || body.contains("Allow: POST, GET"), "{body}");
+    assert!(
+        body.contains("Allow: GET, POST") || body.contains("Allow: POST, GET"),
+        "{body}"
+    );
     // 409
-    let r = d.post("/api/shows", &host, &json!({"start_time": start, "guest_ids": [g2]}));
+    let r = d.post(
+        "/api/shows",
+        &host,
+        &json!({"start_time": start, "guest_ids": [g2]}),
+    );
     assert_eq!((r.status, r.code()), (409, "show_overlap"));
     // 413, by Content-Length and by a chunked body that never says its length
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(70_000));
@@ -67,7 +85,10 @@ fn every_error_code_of_the_contract() {
     );
     assert_eq!(s, 415, "no Content-Type is not JSON either");
     // 422
-    assert_eq!(d.post("/api/guests", &kiosk, &json!({"name": "A"})).status, 422);
+    assert_eq!(
+        d.post("/api/guests", &kiosk, &json!({"name": "A"})).status,
+        422
+    );
     // 429 is proved in tests/auth.rs (wrong_pins_are_refused_and_then_throttled)
 }
 
@@ -89,7 +110,10 @@ fn a_flood_of_bad_requests_gets_only_4xx_and_changes_nothing() {
         "{\"name\": {\"first\": \"A\"}}".to_string(),
         "{\"consent\": 1}".to_string(),
         "{\"start_time\": 5, \"guest_ids\": {}}".to_string(),
-        format!("{{\"start_time\": \"{}\", \"guest_ids\": [\"{g}\"], \"x\": 1}}", in_minutes(5)),
+        format!(
+            "{{\"start_time\": \"{}\", \"guest_ids\": [\"{g}\"], \"x\": 1}}",
+            in_minutes(5)
+        ),
         format!("{{\"guest_ids\": [\"{g}\", null]}}"),
         "{\"name\": \"\\ud800\"}".to_string(),
         "\u{feff}{}".to_string(),
@@ -105,12 +129,23 @@ fn a_flood_of_bad_requests_gets_only_4xx_and_changes_nothing() {
         ("POST", "/api/shows/shw_x/start".to_string()),
         ("DELETE", "/api/guests/gst_x".to_string()),
     ];
-    let tokens = [None, Some("garbage".to_string()), Some(kiosk.clone()), Some(host.clone())];
+    let tokens = [
+        None,
+        Some("garbage".to_string()),
+        Some(kiosk.clone()),
+        Some(host.clone()),
+    ];
     for (method, path) in &paths {
         for body in &bodies {
             for token in &tokens {
-                for ct in ["application/json", "text/plain", "application/json; charset=utf-8", ""] {
-                    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+                for ct in [
+                    "application/json",
+                    "text/plain",
+                    "application/json; charset=utf-8",
+                    "",
+                ] {
+                    let mut req =
+                        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
                     if let Some(t) = token {
                         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
                     }
@@ -119,7 +154,10 @@ fn a_flood_of_bad_requests_gets_only_4xx_and_changes_nothing() {
                     }
                     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
                     let (s, text) = d.raw(req.as_bytes());
-                    assert!((400..500).contains(&s), "{method} {path} {body:.40} {token:?} {ct}: {text:.300}");
+                    assert!(
+                        (400..500).contains(&s),
+                        "{method} {path} {body:.40} {token:?} {ct}: {text:.300}"
+                    );
                     statuses.push(s);
                 }
             }
@@ -146,10 +184,16 @@ fn a_flood_of_bad_requests_gets_only_4xx_and_changes_nothing() {
 fn no_cors_headers_are_ever_sent() {
     let d = Daemon::start();
     let (_, text) = d.raw(b"OPTIONS /api/guests HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n");
-    assert!(!text.to_ascii_lowercase().contains("access-control-"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("access-control-"),
+        "{text}"
+    );
     let (s, text) = d.raw(b"GET /api/health HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n");
     assert_eq!(s, 200);
-    assert!(!text.to_ascii_lowercase().contains("access-control-"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("access-control-"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -169,7 +213,13 @@ fn a_stalled_client_does_not_hold_the_only_worker() {
     let (s, _) = d.raw(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(s, 200, "the worker was freed by the socket timeout");
     // the stalled request was answered (or dropped), never half-written
-    assert_eq!(d.get("/api/guests", &d.login("host")).body["items"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        d.get("/api/guests", &d.login("host")).body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 #[test]

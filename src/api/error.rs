@@ -44,7 +44,11 @@ impl ApiError {
     }
 
     pub fn too_large(cap: usize) -> Self {
-        ApiError::new(413, "body_too_large", format!("the body is larger than {cap} bytes"))
+        ApiError::new(
+            413,
+            "body_too_large",
+            format!("the body is larger than {cap} bytes"),
+        )
     }
 
     pub fn throttled(retry_after_secs: u64) -> Self {
@@ -53,12 +57,17 @@ impl ApiError {
             "too_many_attempts",
             format!("too many failed logins from this address; try again in {retry_after_secs} s"),
         );
-        e.headers.push(("Retry-After", retry_after_secs.to_string()));
+        e.headers
+            .push(("Retry-After", retry_after_secs.to_string()));
         e
     }
 
     pub fn internal() -> Self {
-        ApiError::new(500, "internal", "the box hit an internal fault; it has been logged")
+        ApiError::new(
+            500,
+            "internal",
+            "the box hit an internal fault; it has been logged",
+        )
     }
 
     pub fn into_reply(self) -> Reply {
@@ -95,7 +104,11 @@ impl From<store::Error> for ApiError {
             store::Error::Refused(r) => r.into(),
             store::Error::Full => {
                 log::error!("the data disk is full: a write was refused");
-                ApiError::new(507, "storage_full", "the box's disk is full; nothing was saved")
+                ApiError::new(
+                    507,
+                    "storage_full",
+                    "the box's disk is full; nothing was saved",
+                )
             }
             store::Error::Sqlite(e) => {
                 log::error!("database failure: {e}");

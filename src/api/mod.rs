@@ -87,7 +87,10 @@ pub struct Call {
 
 impl Call {
     pub fn query(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -128,7 +131,8 @@ impl Server {
         for w in self.workers {
             let _ = w.join();
         }
-        let drains = std::mem::take(&mut *self.shared.drains.lock().unwrap_or_else(|p| p.into_inner()));
+        let drains =
+            std::mem::take(&mut *self.shared.drains.lock().unwrap_or_else(|p| p.into_inner()));
         for d in drains {
             let _ = d.join();
         }
@@ -139,7 +143,9 @@ impl Server {
 const POLL: Duration = Duration::from_millis(200);
 
 fn generation(listener: &TcpListener) -> anyhow::Result<Arc<tiny_http::Server>> {
-    let l = listener.try_clone().context("cloning the listening socket")?;
+    let l = listener
+        .try_clone()
+        .context("cloning the listening socket")?;
     let s = tiny_http::Server::from_listener(l, None)
         .map_err(|e| anyhow::anyhow!("starting the HTTP server: {e}"))?;
     Ok(Arc::new(s))
@@ -151,9 +157,13 @@ pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server>
     // tablet that stalls mid-request or stops reading cannot hold a worker forever.
     let sock = socket2::SockRef::from(&listener);
     let t = ctx.config.server.io_timeout;
-    sock.set_read_timeout(Some(t)).context("setting SO_RCVTIMEO")?;
-    sock.set_write_timeout(Some(t)).context("setting SO_SNDTIMEO")?;
-    let addr = listener.local_addr().context("reading the listen address")?;
+    sock.set_read_timeout(Some(t))
+        .context("setting SO_RCVTIMEO")?;
+    sock.set_write_timeout(Some(t))
+        .context("setting SO_SNDTIMEO")?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
     let first = generation(&listener)?;
     let shared = Arc::new(Shared {
         listener,
@@ -180,7 +190,11 @@ pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server>
 
 fn work(shared: &Arc<Shared>) {
     while !shared.stopping.load(Ordering::SeqCst) {
-        let srv = shared.current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let srv = shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         match srv.recv_timeout(POLL) {
             Ok(Some(rq)) => handle(&shared.ctx, rq),
             Ok(None) => {}
@@ -196,7 +210,10 @@ fn renew(shared: &Arc<Shared>, old: &Arc<tiny_http::Server>, err: std::io::Error
     if !Arc::ptr_eq(&cur, old) {
         return; // another worker already did it
     }
-    let idle = matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+    let idle = matches!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    );
     if idle {
         log::debug!("no connection for a while: renewing the HTTP acceptor");
     } else {
@@ -217,15 +234,17 @@ fn renew(shared: &Arc<Shared>, old: &Arc<tiny_http::Server>, err: std::io::Error
     // Its connections end by themselves within the socket timeout; serve them until then.
     let until = Instant::now() + shared.ctx.config.server.io_timeout * 2 + Duration::from_secs(1);
     let me = shared.clone();
-    let drain = std::thread::Builder::new().name("http-drain".into()).spawn(move || {
-        while Instant::now() < until && !me.stopping.load(Ordering::SeqCst) {
-            match retired.recv_timeout(POLL) {
-                Ok(Some(rq)) => handle(&me.ctx, rq),
-                Ok(None) => {}
-                Err(_) => break,
+    let drain = std::thread::Builder::new()
+        .name("http-drain".into())
+        .spawn(move || {
+            while Instant::now() < until && !me.stopping.load(Ordering::SeqCst) {
+                match retired.recv_timeout(POLL) {
+                    Ok(Some(rq)) => handle(&me.ctx, rq),
+                    Ok(None) => {}
+                    Err(_) => break,
+                }
             }
-        }
-    });
+        });
     let mut drains = shared.drains.lock().unwrap_or_else(|p| p.into_inner());
     drains.retain(|d| !d.is_finished());
     if let Ok(d) = drain {
@@ -257,7 +276,7 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
         ("Cache-Control", "no-store".to_string()),
         ("X-Content-Type-Options", "nosniff".to_string()),
     ];
-    headers.extend(reply.headers.into_iter().map(|(k, v)| (k, v)));
+    headers.extend(reply.headers);
     for (k, v) in headers {
         if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             resp.add_header(h);
@@ -267,7 +286,11 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let role_s = role.map(Role::as_str).unwrap_or("-");
     let client = remote.to_string();
-    let level = if status >= 500 { log::Level::Error } else { log::Level::Info };
+    let level = if status >= 500 {
+        log::Level::Error
+    } else {
+        log::Level::Info
+    };
     log::log!(
         level,
         method = method.as_str(), route = route_name, status = status, duration_ms = format!("{ms:.1}").as_str(),
@@ -308,10 +331,16 @@ fn process(
         (Some(role), hash)
     };
 
-    let body = if route.body { read_json_body(ctx, rq)? } else { Vec::new() };
+    let body = if route.body {
+        read_json_body(ctx, rq)?
+    } else {
+        Vec::new()
+    };
     let call = Call {
         params,
-        query: form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+        query: form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect(),
         body,
         role,
         token_hash,
@@ -334,21 +363,32 @@ fn authenticate(
         .find(|h| h.field.equiv("Authorization"))
         .map(|h| h.value.as_str().to_string());
     let Some(header) = header else {
-        return Err(ApiError::unauthorized("missing_token", "log in first: Authorization: Bearer <token>"));
+        return Err(ApiError::unauthorized(
+            "missing_token",
+            "log in first: Authorization: Bearer <token>",
+        ));
     };
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
     if access::check_secret(&ctx.config.auth, Role::ShowControl, token) {
         return Ok((Role::ShowControl, None));
     }
     let hash = access::token_hash(token);
     let session = ctx.store.session(&hash, now)?;
     let Some(session) = session else {
-        return Err(ApiError::unauthorized("invalid_token", "the token is unknown, expired or revoked"));
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the token is unknown, expired or revoked",
+        ));
     };
     let role = Role::parse(&session.role).ok_or_else(ApiError::internal)?;
     Ok((role, Some(hash)))
@@ -379,7 +419,13 @@ fn read_json_body(ctx: &Context, rq: &mut tiny_http::Request) -> Result<Vec<u8>,
     rq.as_reader()
         .take(cap as u64 + 1)
         .read_to_end(&mut body)
-        .map_err(|e| ApiError::new(400, "unreadable_body", format!("the body could not be read: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                400,
+                "unreadable_body",
+                format!("the body could not be read: {e}"),
+            )
+        })?;
     if body.len() > cap {
         return Err(ApiError::too_large(cap));
     }

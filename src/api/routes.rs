@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use super::{ApiError, Call, Context, Reply};
 use crate::access::{self, Role};
 use crate::health;
-use crate::show::{self, Element, Energy, GuestDraft, GuestStatus, Language, ScheduleRules, ShowAction};
+use crate::show::{
+    self, Element, Energy, GuestDraft, GuestStatus, Language, ScheduleRules, ShowAction,
+};
 use crate::store::{Guest, Show, ShowDraft, ShowPatch};
 
 type Handler = fn(&Context, &Call) -> Result<Reply, ApiError>;
@@ -118,7 +120,11 @@ fn percent_decode(s: &str) -> String {
 /// Parses a body: broken JSON is 400, a wrong type or unknown field is 422 naming the field.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(400, "missing_body", "this route needs a JSON body"));
+        return Err(ApiError::new(
+            400,
+            "missing_body",
+            "this route needs a JSON body",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -141,11 +147,20 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 e.field = field;
                 e
             }
-            _ => ApiError::new(400, "malformed_json", format!("the body is not valid JSON: {inner}")),
+            _ => ApiError::new(
+                400,
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            ),
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::new(400, "malformed_json", format!("the body is not valid JSON: {e}")))?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            400,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
     Ok(value)
 }
 
@@ -166,7 +181,9 @@ fn time_param(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
             ApiError::invalid(
                 field,
                 "invalid_value",
-                format!("{field} must be an RFC 3339 time with offset, like 2026-11-23T18:00:00+01:00"),
+                format!(
+                    "{field} must be an RFC 3339 time with offset, like 2026-11-23T18:00:00+01:00"
+                ),
             )
         })
 }
@@ -231,7 +248,10 @@ fn items(v: Vec<Value>) -> Value {
 // ---- handlers -----------------------------------------------------------------------
 
 fn get_health(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
-    Ok(Reply::json(200, &health::report(&ctx.config, &ctx.store, ctx.started)))
+    Ok(Reply::json(
+        200,
+        &health::report(&ctx.config, &ctx.store, ctx.started),
+    ))
 }
 
 fn get_openapi(_: &Context, _: &Call) -> Result<Reply, ApiError> {
@@ -258,7 +278,11 @@ fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
         .role
         .ok_or_else(|| ApiError::invalid("role", "missing_field", "role is required"))?;
     let role = Role::parse(&role_s).ok_or_else(|| {
-        ApiError::invalid("role", "invalid_value", "role must be one of: kiosk, host, technician, show_control")
+        ApiError::invalid(
+            "role",
+            "invalid_value",
+            "role must be one of: kiosk, host, technician, show_control",
+        )
     })?;
     let pin = b
         .pin
@@ -276,7 +300,10 @@ fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
                 log::warn!(client = call.remote.to_string().as_str(), lockout_s = lock.as_secs();
                     "login locked out for {} s after repeated failures", lock.as_secs());
             }
-            return Err(ApiError::unauthorized("bad_credentials", "wrong PIN for this role"));
+            return Err(ApiError::unauthorized(
+                "bad_credentials",
+                "wrong PIN for this role",
+            ));
         }
         t.succeeded(call.remote);
     }
@@ -284,8 +311,12 @@ fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let ttl = chrono::Duration::from_std(access::session_ttl(&ctx.config.auth, role))
         .map_err(|_| ApiError::internal())?;
     let expires = call.now + ttl;
-    ctx.store
-        .add_session(&access::token_hash(&token), role.as_str(), call.now, expires)?;
+    ctx.store.add_session(
+        &access::token_hash(&token),
+        role.as_str(),
+        call.now,
+        expires,
+    )?;
     log::info!(role = role.as_str(); "session opened");
     Ok(Reply::json(
         201,
@@ -301,7 +332,11 @@ fn delete_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
 }
 
 fn get_questionnaire(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
-    fn named<T: Copy>(all: &[T], id: fn(T) -> &'static str, names: fn(T) -> (&'static str, &'static str)) -> Vec<Value> {
+    fn named<T: Copy>(
+        all: &[T],
+        id: fn(T) -> &'static str,
+        names: fn(T) -> (&'static str, &'static str),
+    ) -> Vec<Value> {
         all.iter()
             .map(|&x| {
                 let (es, en) = names(x);
@@ -356,11 +391,18 @@ fn list_guests(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let status = match call.query("status") {
         None | Some("") | Some("all") => None,
         Some(s) => Some(GuestStatus::parse(s).ok_or_else(|| {
-            ApiError::invalid("status", "invalid_value", "status must be one of: waiting, assigned, done, cancelled, all")
+            ApiError::invalid(
+                "status",
+                "invalid_value",
+                "status must be one of: waiting, assigned, done, cancelled, all",
+            )
         })?),
     };
     let gs = ctx.store.guests(status)?;
-    Ok(Reply::json(200, &items(gs.iter().map(guest_json).collect())))
+    Ok(Reply::json(
+        200,
+        &items(gs.iter().map(guest_json).collect()),
+    ))
 }
 
 fn get_guest(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
@@ -377,10 +419,17 @@ struct GuestPatchBody {
 fn patch_guest(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let b: GuestPatchBody = parse(&call.body)?;
     if b.name.is_none() && b.email.is_none() {
-        return Err(ApiError::new(422, "empty_patch", "give name and/or email to change"));
+        return Err(ApiError::new(
+            422,
+            "empty_patch",
+            "give name and/or email to change",
+        ));
     }
     let name = b.name.map(|n| show::validate_name(Some(&n))).transpose()?;
-    let email = b.email.map(|e| show::validate_email(Some(&e))).transpose()?;
+    let email = b
+        .email
+        .map(|e| show::validate_email(Some(&e)))
+        .transpose()?;
     let g = ctx
         .store
         .update_guest(id(call), name.as_deref(), email.as_deref(), call.now)?;
@@ -404,9 +453,9 @@ struct ShowBody {
 fn post_show(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let b: ShowBody = parse(&call.body)?;
     let rules = rules(ctx);
-    let start = b
-        .start_time
-        .ok_or_else(|| ApiError::invalid("start_time", "missing_field", "start_time is required"))?;
+    let start = b.start_time.ok_or_else(|| {
+        ApiError::invalid("start_time", "missing_field", "start_time is required")
+    })?;
     let start = time_param("start_time", &start)?;
     show::validate_start(start, call.now)?;
     let guest_ids = b
@@ -427,15 +476,30 @@ fn post_show(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
 }
 
 fn list_shows(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
-    let from = call.query("from").filter(|v| !v.is_empty()).map(|v| time_param("from", v)).transpose()?;
-    let to = call.query("to").filter(|v| !v.is_empty()).map(|v| time_param("to", v)).transpose()?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            return Err(ApiError::invalid("to", "invalid_value", "to must not be before from"));
-        }
+    let from = call
+        .query("from")
+        .filter(|v| !v.is_empty())
+        .map(|v| time_param("from", v))
+        .transpose()?;
+    let to = call
+        .query("to")
+        .filter(|v| !v.is_empty())
+        .map(|v| time_param("to", v))
+        .transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::invalid(
+            "to",
+            "invalid_value",
+            "to must not be before from",
+        ));
     }
     let shows = ctx.store.shows(from, to)?;
-    Ok(Reply::json(200, &items(shows.iter().map(show_json).collect())))
+    Ok(Reply::json(
+        200,
+        &items(shows.iter().map(show_json).collect()),
+    ))
 }
 
 fn get_show(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
@@ -452,7 +516,10 @@ fn patch_show(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
             "give start_time, guest_ids and/or duration_minutes to change",
         ));
     }
-    let start = b.start_time.map(|s| time_param("start_time", &s)).transpose()?;
+    let start = b
+        .start_time
+        .map(|s| time_param("start_time", &s))
+        .transpose()?;
     if let Some(s) = start {
         show::validate_start(s, call.now)?;
     }
@@ -494,7 +561,11 @@ mod tests {
         assert_eq!(find("GET", "/api/nope").unwrap_err().status, 404);
         let e = find("PUT", "/api/guests").unwrap_err();
         assert_eq!(e.status, 405);
-        assert!(e.headers.iter().any(|(k, v)| *k == "Allow" && v.contains("POST")));
+        assert!(
+            e.headers
+                .iter()
+                .any(|(k, v)| *k == "Allow" && v.contains("POST"))
+        );
     }
 
     #[test]
@@ -534,7 +605,10 @@ mod tests {
         let e = parse::<B>(br#"{"list": ["x", 3]}"#).unwrap_err();
         assert_eq!((e.status, e.field.as_deref()), (422, Some("list[1]")));
         let e = parse::<B>(br#"{"b": 1}"#).unwrap_err();
-        assert_eq!((e.status, e.code, e.field.as_deref()), (422, "unknown_field", Some("b")));
+        assert_eq!(
+            (e.status, e.code, e.field.as_deref()),
+            (422, "unknown_field", Some("b"))
+        );
         let e = parse::<B>(b"[]").unwrap_err();
         assert_eq!((e.status, e.field.as_deref()), (422, None));
     }

@@ -287,7 +287,13 @@ impl Store {
     }
 
     /// Corrects a guest's name and/or email (both already validated).
-    pub fn update_guest(&self, id: &str, name: Option<&str>, email: Option<&str>, now: DateTime<Utc>) -> Result<Guest> {
+    pub fn update_guest(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Guest> {
         self.write(|tx| {
             let g = guest_in(tx, id)?;
             if !matches!(g.status, GuestStatus::Waiting | GuestStatus::Assigned) {
@@ -297,10 +303,10 @@ impl Store {
                 )
                 .into());
             }
-            if let Some(email) = email {
-                if g.status == GuestStatus::Waiting {
-                    check_email_free(tx, email, Some(id))?;
-                }
+            if let Some(email) = email
+                && g.status == GuestStatus::Waiting
+            {
+                check_email_free(tx, email, Some(id))?;
             }
             tx.execute(
                 "UPDATE guests SET name = coalesce(?2, name), email = coalesce(?3, email),
@@ -327,7 +333,12 @@ impl Store {
     // ---- shows -------------------------------------------------------------------
 
     /// Schedules a show: roster, slot and every guest's status are checked in one transaction.
-    pub fn create_show(&self, d: &ShowDraft, rules: &ScheduleRules, now: DateTime<Utc>) -> Result<Show> {
+    pub fn create_show(
+        &self,
+        d: &ShowDraft,
+        rules: &ScheduleRules,
+        now: DateTime<Utc>,
+    ) -> Result<Show> {
         show::validate_roster(&d.guest_ids, rules)?;
         let id = new_id("shw");
         let slot = Slot::new(d.start, d.duration_minutes);
@@ -346,7 +357,11 @@ impl Store {
     }
 
     /// Shows whose slot meets [from, to), by start time; open ends are unbounded.
-    pub fn shows(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<Show>> {
+    pub fn shows(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Show>> {
         self.read(|c| {
             let ids: Vec<String> = {
                 let mut st = c.prepare_cached(
@@ -365,7 +380,13 @@ impl Store {
     }
 
     /// Changes a scheduled show's time, length or guests; everything is re-checked.
-    pub fn patch_show(&self, id: &str, p: &ShowPatch, rules: &ScheduleRules, now: DateTime<Utc>) -> Result<Show> {
+    pub fn patch_show(
+        &self,
+        id: &str,
+        p: &ShowPatch,
+        rules: &ScheduleRules,
+        now: DateTime<Utc>,
+    ) -> Result<Show> {
         if let Some(ids) = &p.guest_ids {
             show::validate_roster(ids, rules)?;
         }
@@ -437,7 +458,13 @@ impl Store {
 
     // ---- sessions ----------------------------------------------------------------
 
-    pub fn add_session(&self, token_hash: &str, role: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<()> {
+    pub fn add_session(
+        &self,
+        token_hash: &str,
+        role: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
         self.write(|tx| {
             // Housekeeping on the rare write path keeps the table small without a timer.
             tx.execute(
@@ -480,7 +507,8 @@ impl Store {
 }
 
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
         bail!(
             "the database has schema version {current}, newer than this cosmosd knows ({}); \
@@ -490,7 +518,8 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql).with_context(|| format!("migration {}", i + 1))?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("migration {}", i + 1))?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         log::info!(migration = i + 1; "database migrated to schema version {}", i + 1);
@@ -499,10 +528,12 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
 }
 
 fn guest_in(c: &Connection, id: &str) -> Result<Guest> {
-    c.prepare_cached(&format!("SELECT {GUEST_COLUMNS} FROM guests g WHERE g.id = ?1"))?
-        .query_row([id], guest_row)
-        .optional()?
-        .ok_or_else(|| Refusal::not_found("guest").into())
+    c.prepare_cached(&format!(
+        "SELECT {GUEST_COLUMNS} FROM guests g WHERE g.id = ?1"
+    ))?
+    .query_row([id], guest_row)
+    .optional()?
+    .ok_or_else(|| Refusal::not_found("guest").into())
 }
 
 fn check_email_free(c: &Connection, email: &str, except: Option<&str>) -> Result<()> {
@@ -534,7 +565,9 @@ fn check_guests_assignable(c: &Connection, ids: &[String], show: Option<&str>) -
             .query_row(params![id, show], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((status, in_this_show)) = row else {
-            return Err(Refusal::invalid("guest_ids", "unknown_guest", format!("no guest {id}")).into());
+            return Err(
+                Refusal::invalid("guest_ids", "unknown_guest", format!("no guest {id}")).into(),
+            );
         };
         if in_this_show {
             continue;
@@ -545,7 +578,12 @@ fn check_guests_assignable(c: &Connection, ids: &[String], show: Option<&str>) -
     Ok(())
 }
 
-fn check_slot_free(c: &Connection, slot: &Slot, except: Option<&str>, rules: &ScheduleRules) -> Result<()> {
+fn check_slot_free(
+    c: &Connection,
+    slot: &Slot,
+    except: Option<&str>,
+    rules: &ScheduleRules,
+) -> Result<()> {
     let gap = rules.changeover;
     let mut st = c.prepare_cached(
         "SELECT id, start_at, end_at FROM shows
@@ -554,15 +592,18 @@ fn check_slot_free(c: &Connection, slot: &Slot, except: Option<&str>, rules: &Sc
     )?;
     // Load every show that could clash (the window widened by the gap); the rule itself is the domain's.
     let near: Vec<(String, Slot)> = st
-        .query_map(params![except, ms(slot.start - gap), ms(slot.end + gap)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                Slot {
-                    start: time(r.get(1)?),
-                    end: time(r.get(2)?),
-                },
-            ))
-        })?
+        .query_map(
+            params![except, ms(slot.start - gap), ms(slot.end + gap)],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Slot {
+                        start: time(r.get(1)?),
+                        end: time(r.get(2)?),
+                    },
+                ))
+            },
+        )?
         .collect::<rusqlite::Result<_>>()?;
     // With a clash, the domain proposes the next free start, which needs every later show.
     if near.iter().any(|(_, s)| slot.clashes(s, gap)) {
@@ -586,7 +627,12 @@ fn check_slot_free(c: &Connection, slot: &Slot, except: Option<&str>, rules: &Sc
     Ok(())
 }
 
-fn assign_guests(tx: &Transaction<'_>, show_id: &str, ids: &[String], now: DateTime<Utc>) -> Result<()> {
+fn assign_guests(
+    tx: &Transaction<'_>,
+    show_id: &str,
+    ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
     for (marker, gid) in ids.iter().enumerate() {
         tx.execute(
             "INSERT INTO show_guests (show_id, guest_id, marker) VALUES (?1, ?2, ?3)",
@@ -604,7 +650,12 @@ fn assign_guests(tx: &Transaction<'_>, show_id: &str, ids: &[String], now: DateT
 /// "done" when it completes). A guest returning to the waitlist whose email is already
 /// waiting again (they re-registered meanwhile) is superseded by that entry and marked
 /// cancelled instead, so the one-waiting-per-email rule holds.
-fn release_guests(tx: &Transaction<'_>, show_id: &str, status: &str, now: DateTime<Utc>) -> Result<()> {
+fn release_guests(
+    tx: &Transaction<'_>,
+    show_id: &str,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let ids: Vec<String> = tx
         .prepare_cached(
             "SELECT g.id FROM show_guests sg JOIN guests g ON g.id = sg.guest_id
@@ -691,4 +742,167 @@ fn show_in(c: &Connection, id: &str) -> Result<Show> {
         guests,
         timeline,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::show::{Element, Energy, Language, NewGuest};
+
+    fn guest(i: usize) -> NewGuest {
+        NewGuest {
+            name: format!("Guest {i}"),
+            email: format!("g{i}@example.org"),
+            energy: Energy::Solar,
+            element: Element::Aire,
+            essence: "flor".into(),
+            language: Language::Es,
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn all_migrations_apply_to_a_fresh_database_with_production_settings() {
+        let (dir, s) = open();
+        let c = s.lock();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2, "FULL");
+        let fk: i64 = c
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        drop(c);
+        drop(s);
+        // reopening is a no-op
+        Store::open(&dir.path().join("t.db")).unwrap();
+    }
+
+    #[test]
+    fn the_bundled_sqlite_has_the_wal_fix() {
+        assert!(
+            rusqlite::version_number() >= MIN_SQLITE,
+            "{}",
+            rusqlite::version()
+        );
+    }
+
+    #[test]
+    fn a_database_from_a_newer_cosmosd_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 999).unwrap();
+        drop(c);
+        let e = Store::open(&path).err().unwrap();
+        assert!(format!("{e:#}").contains("newer"), "{e:#}");
+    }
+
+    #[test]
+    fn sessions_expire_and_are_revoked() {
+        let (_d, s) = open();
+        let now = Utc::now();
+        s.add_session("h1", "host", now, now + chrono::Duration::hours(1))
+            .unwrap();
+        s.add_session("h2", "kiosk", now, now + chrono::Duration::seconds(1))
+            .unwrap();
+        assert_eq!(s.session("h1", now).unwrap().unwrap().role, "host");
+        assert!(
+            s.session("h2", now + chrono::Duration::seconds(2))
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        assert!(s.revoke_session("h1", now).unwrap());
+        assert!(s.session("h1", now).unwrap().is_none(), "revoked");
+        assert!(s.session("nope", now).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_database_refuses_a_guest_in_two_active_shows() {
+        let (_d, s) = open();
+        let now = Utc::now();
+        let g = s.add_guest(&guest(0), now).unwrap();
+        let rules = ScheduleRules {
+            changeover: chrono::Duration::minutes(5),
+            max_guests: 4,
+            default_minutes: 15,
+        };
+        let a = s
+            .create_show(
+                &ShowDraft {
+                    start: now + chrono::Duration::hours(1),
+                    duration_minutes: 15,
+                    guest_ids: vec![g.id.clone()],
+                },
+                &rules,
+                now,
+            )
+            .unwrap();
+        // Bypass the domain check: the trigger is the last line of defence.
+        let c = s.lock();
+        c.execute(
+            "INSERT INTO shows (id, start_at, end_at, duration_minutes, status, created_at, updated_at)
+             VALUES ('shw_b', 0, 1, 1, 'scheduled', 0, 0)",
+            [],
+        )
+        .unwrap();
+        let e = c
+            .execute(
+                "INSERT INTO show_guests (show_id, guest_id, marker) VALUES ('shw_b', ?1, 0)",
+                [&g.id],
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("already in an active show"), "{e}");
+        drop(c);
+        assert_eq!(s.show(&a.id).unwrap().guests.len(), 1);
+    }
+
+    #[test]
+    fn a_full_disk_refuses_the_write_and_keeps_what_was_there() {
+        let (_d, s) = open();
+        let now = Utc::now();
+        let first = s.add_guest(&guest(0), now).unwrap();
+        // Fault injection: cap the file at its current size, as a full disk would.
+        {
+            let c = s.lock();
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+            c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .unwrap();
+        }
+        let mut full = None;
+        for i in 1..2000 {
+            match s.add_guest(&guest(i), now) {
+                Ok(_) => {}
+                Err(e) => {
+                    full = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(matches!(full, Some(Error::Full)), "{full:?}");
+        assert_eq!(s.guest(&first.id).unwrap(), first, "earlier data is intact");
+        let ok: String = s
+            .lock()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
 }

@@ -169,7 +169,12 @@ impl Daemon {
             "show_control" => SHOW_CONTROL_TOKEN,
             r => panic!("unknown role {r}"),
         };
-        let r = self.req("POST", "/api/session", None, Some(&json!({"role": role, "pin": pin})));
+        let r = self.req(
+            "POST",
+            "/api/session",
+            None,
+            Some(&json!({"role": role, "pin": pin})),
+        );
         assert_eq!(r.status, 201, "{}", r.body);
         r.body["token"].as_str().unwrap().to_string()
     }
@@ -202,12 +207,17 @@ impl Daemon {
             .unwrap();
         let mut out = String::new();
         for t in tables {
-            let mut st = c.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid")).unwrap();
+            let mut st = c
+                .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid"))
+                .unwrap();
             let n = st.column_count();
             let rows = st
                 .query_map([], |r| {
                     (0..n)
-                        .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .unwrap();
