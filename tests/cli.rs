@@ -121,10 +121,10 @@ fn spawn_run(config: &std::path::Path) -> (std::process::Child, std::net::Socket
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in stderr.lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("ready on http://").nth(1) {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
-                }
+            if let Some(rest) = line.split("ready on http://").nth(1)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
             }
         }
     });
