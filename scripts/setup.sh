@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing cosmosd needs on a Debian-family machine, and
+# nothing that is already there. Sourced by demo.sh and test.sh; safe to run alone.
+set -euo pipefail
+
+# gcc builds the bundled SQLite.
+want=(gcc libc6-dev pkg-config)
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  for d in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
+    [[ -x "$d/cargo" ]] && export PATH="$d:$PATH" && break
+  done
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: no Rust toolchain found. Install Rust 1.88 or newer (https://rustup.rs) and run again." >&2
+  exit 1
+fi
