@@ -6,6 +6,7 @@
 //! - [`access`]: roles, PINs, session tokens, failed-login throttle. Pure.
 //! - [`store`]: the only place that knows SQL; one SQLite connection, migrations.
 //! - [`api`]: the only place that knows HTTP; tiny_http workers, routes, errors.
+//! - [`photos`]: photo files (atomic writes) and their derivatives.
 //! - [`health`]: the health report.
 //! - [`daemon`]: wires everything and owns the lifecycle (`run(config, listener, shutdown)`).
 //! - [`demo`]: the embedded default configuration of `cosmosd demo`.
@@ -18,5 +19,6 @@ pub mod daemon;
 pub mod demo;
 pub mod health;
 pub mod logging;
+pub mod photos;
 pub mod show;
 pub mod store;
