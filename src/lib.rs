@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod api;
+pub mod camera;
 pub mod config;
 pub mod daemon;
 pub mod demo;

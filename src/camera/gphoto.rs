@@ -1,0 +1,184 @@
+//! The real camera, through the system libgphoto2 (the `gphoto2` crate).
+//!
+//! The crate runs every libgphoto2 call on its own background thread and hands back a
+//! `Task` we await (never `spawn_blocking` around it). Its `Camera` drops by blocking on
+//! that thread, so a released camera is dropped on a throwaway thread: if libgphoto2 is
+//! wedged, only that thread waits.
+//!
+//! Capture is trigger → wait for the new JPEG file event → download → delete from the
+//! camera if it landed in camera RAM. It does not wait for a capture-complete event:
+//! Canon bodies may never send one.
+
+use std::time::Duration;
+
+use gphoto2::camera::CameraEvent;
+use gphoto2::list::CameraDescriptor;
+use gphoto2::widget::{RadioWidget, ToggleWidget};
+use gphoto2::{Camera, Context, error::ErrorKind};
+use tokio::time::Instant;
+
+use super::{CameraError, CameraInfo};
+
+pub struct Gphoto {
+    /// Configured model (`camera.model`); autodetect when absent.
+    model: Option<String>,
+    /// Configured port (`camera.port`).
+    port: Option<String>,
+    conn: Option<(Context, Camera)>,
+}
+
+fn map(e: gphoto2::Error) -> CameraError {
+    let msg = e.to_string();
+    match e.kind() {
+        ErrorKind::IoUsbClaim | ErrorKind::IoLock => CameraError::Claimed(msg),
+        ErrorKind::CameraBusy => CameraError::Busy(msg),
+        ErrorKind::NoSpace => CameraError::StoreFull,
+        ErrorKind::ModelNotFound
+        | ErrorKind::UnknownPort
+        | ErrorKind::Io
+        | ErrorKind::IoRead
+        | ErrorKind::IoWrite
+        | ErrorKind::IoUpdate
+        | ErrorKind::IoUsbFind
+        | ErrorKind::IoUsbClearHalt
+        | ErrorKind::Timeout => CameraError::Disconnected(msg),
+        _ => CameraError::Failed(msg),
+    }
+}
+
+fn is_jpeg(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.ends_with(".jpg") || n.ends_with(".jpeg")
+}
+
+/// Files captured to camera RAM show up outside the storage folders (`/store_…`).
+fn in_camera_ram(folder: &str) -> bool {
+    !folder.starts_with("/store_")
+}
+
+impl Gphoto {
+    pub fn new(model: Option<String>, port: Option<String>) -> Gphoto {
+        Gphoto { model, port, conn: None }
+    }
+
+    pub(super) async fn connect(&mut self) -> Result<CameraInfo, CameraError> {
+        self.release();
+        let ctx = Context::new().map_err(map)?;
+        let camera = match (&self.model, &self.port) {
+            (Some(model), Some(port)) => {
+                ctx.get_camera(&CameraDescriptor {
+                    model: model.clone(),
+                    port: port.clone(),
+                })
+                .await
+            }
+            (Some(model), None) => {
+                let found = ctx
+                    .list_cameras()
+                    .await
+                    .map_err(map)?
+                    .find(|d| &d.model == model)
+                    .ok_or_else(|| CameraError::Disconnected(format!("no camera `{model}` on the USB bus")))?;
+                ctx.get_camera(&found).await
+            }
+            _ => ctx.autodetect_camera().await,
+        }
+        .map_err(map)?;
+
+        let mut settings = Vec::new();
+        // Keep photos on the memory card where the body offers it (Canon: capturetarget).
+        if let Ok(w) = camera.config_key::<RadioWidget>("capturetarget").await {
+            let card = w.choices_iter().find(|c| c.to_lowercase().contains("card"));
+            if let Some(card) = card {
+                if w.choice() != card && w.set_choice(&card).is_ok() {
+                    if let Err(e) = camera.set_config(&w).await {
+                        log::warn!("could not set the capture target to the card: {e}");
+                    }
+                }
+            }
+            settings.push(("capturetarget".into(), w.choice()));
+        }
+        // The mirror up and live view on only drain the battery.
+        if let Ok(w) = camera.config_key::<ToggleWidget>("viewfinder").await {
+            if w.toggled() == Some(true) {
+                w.set_toggled(false);
+                if let Err(e) = camera.set_config(&w).await {
+                    log::warn!("could not switch the viewfinder off: {e}");
+                }
+            }
+            settings.push(("viewfinder".into(), "off".into()));
+        }
+        if let Ok(w) = camera.config_key::<gphoto2::widget::TextWidget>("batterylevel").await {
+            settings.push(("batterylevel".into(), w.value()));
+        }
+        let info = CameraInfo {
+            model: camera.abilities().model().into_owned(),
+            port: camera.port_info().map(|p| p.path()).unwrap_or_default(),
+            settings,
+        };
+        self.conn = Some((ctx, camera));
+        Ok(info)
+    }
+
+    pub(super) async fn capture(&mut self, wait: Duration) -> Result<Vec<u8>, CameraError> {
+        let (ctx, camera) = self
+            .conn
+            .as_ref()
+            .ok_or_else(|| CameraError::Disconnected("not connected".into()))?;
+        camera.trigger_capture().await.map_err(map)?;
+        let deadline = Instant::now() + wait;
+        let (folder, name) = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(CameraError::Failed("the camera made no new JPEG after the shutter".into()));
+            }
+            match camera.wait_event(left.min(Duration::from_secs(1))).await.map_err(map)? {
+                CameraEvent::NewFile(p) if is_jpeg(&p.name()) => break (p.folder().into_owned(), p.name().into_owned()),
+                CameraEvent::Unknown(s) if s.contains("400a") || s.to_lowercase().contains("store full") => {
+                    return Err(CameraError::StoreFull);
+                }
+                _ => {}
+            }
+        };
+        let file = camera.fs().download(&folder, &name).await.map_err(map)?;
+        let data = file.get_data(ctx).await.map_err(map)?;
+        if in_camera_ram(&folder) {
+            if let Err(e) = camera.fs().delete_file(&folder, &name).await {
+                log::warn!(file = name.as_str(); "could not delete the photo from camera RAM: {e}");
+            }
+        }
+        Ok(data.into_vec())
+    }
+
+    pub(super) async fn ping(&mut self) -> Result<(), CameraError> {
+        let (_, camera) = self
+            .conn
+            .as_ref()
+            .ok_or_else(|| CameraError::Disconnected("not connected".into()))?;
+        camera.storages().await.map_err(map)?;
+        Ok(())
+    }
+
+    pub(super) fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Dropping blocks on libgphoto2's thread; never do that on ours.
+            let _ = std::thread::Builder::new()
+                .name("gphoto2-release".into())
+                .spawn(move || drop(conn));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_and_folders_are_classified() {
+        assert!(is_jpeg("IMG_0001.JPG"));
+        assert!(is_jpeg("capt0000.jpeg"));
+        assert!(!is_jpeg("IMG_0001.CR3"));
+        assert!(in_camera_ram("/"));
+        assert!(!in_camera_ram("/store_00010001/DCIM/100CANON"));
+    }
+}

@@ -1,0 +1,472 @@
+//! The camera: a small [`Device`] with two backends chosen by config (`gphoto2`, the
+//! real one over the system libgphoto2, and `simulated`), and the one task that owns it.
+//!
+//! Invariants:
+//! - exactly one task (the owner, [`spawn`]) talks to the device, so calls never
+//!   interleave; everyone else sends it a request through a [`CameraHandle`];
+//! - every device call is bounded by a timeout (libgphoto2 has none and can block for
+//!   minutes); a call that overruns counts as a disconnect and the device is released;
+//! - while disconnected the owner reconnects with capped exponential backoff, without a
+//!   daemon restart; while connected it polls the camera to notice an unplug;
+//! - `Busy` is retried at once a bounded number of times inside one capture request;
+//! - the state (connected, model, since when, last error) is published on a watch
+//!   channel for the health report and logged once per change.
+
+pub mod gphoto;
+pub mod simulated;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+pub use simulated::{Fault, SimControl, Simulated};
+
+/// Why the camera could not do what was asked, by what the caller must do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CameraError {
+    /// No camera answers (unplugged, off, USB link lost). The owner reconnects by itself;
+    /// the caller reports "camera unavailable" (503) and may try again later.
+    #[error("the camera is not connected: {0}")]
+    Disconnected(String),
+    /// Another process holds the USB device (typically the desktop's gvfs gphoto2
+    /// monitor). Same as `Disconnected` for the caller; the technician must stop it.
+    #[error("the camera is claimed by another process: {0}")]
+    Claimed(String),
+    /// The camera is busy (writing, focusing). The owner already retried; the caller may
+    /// try again in a moment.
+    #[error("the camera is busy: {0}")]
+    Busy(String),
+    /// A call did not return in time; treated as a disconnect and the device released.
+    #[error("the camera did not answer within {0:?}")]
+    Stuck(Duration),
+    /// The camera's card is full: the host must clear or swap it. Not retried.
+    #[error("the camera's memory card is full")]
+    StoreFull,
+    /// The camera answered, but not with a photo. Not retried.
+    #[error("the camera failed: {0}")]
+    Failed(String),
+}
+
+impl CameraError {
+    /// Whether the device should be considered gone after this error.
+    fn is_disconnect(&self) -> bool {
+        matches!(self, CameraError::Disconnected(_) | CameraError::Claimed(_) | CameraError::Stuck(_))
+    }
+}
+
+/// What a connected camera told us about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CameraInfo {
+    pub model: String,
+    pub port: String,
+    /// Settings worth showing (capture target, battery…), as the camera names them.
+    pub settings: Vec<(String, String)>,
+}
+
+/// A photo as it came off the camera.
+#[derive(Debug, Clone)]
+pub struct Shot {
+    pub jpeg: Vec<u8>,
+    /// How many device attempts the capture took (busy retries included).
+    pub attempts: u32,
+    /// From trigger to bytes in hand.
+    pub took: Duration,
+}
+
+/// The camera backends.
+pub enum Device {
+    Gphoto(gphoto::Gphoto),
+    Simulated(Simulated),
+}
+
+impl Device {
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Device::Gphoto(_) => "gphoto2",
+            Device::Simulated(_) => "simulated",
+        }
+    }
+
+    async fn connect(&mut self) -> Result<CameraInfo, CameraError> {
+        match self {
+            Device::Gphoto(d) => d.connect().await,
+            Device::Simulated(d) => d.connect().await,
+        }
+    }
+
+    async fn capture(&mut self, wait: Duration) -> Result<Vec<u8>, CameraError> {
+        match self {
+            Device::Gphoto(d) => d.capture(wait).await,
+            Device::Simulated(d) => d.capture().await,
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), CameraError> {
+        match self {
+            Device::Gphoto(d) => d.ping().await,
+            Device::Simulated(d) => d.ping().await,
+        }
+    }
+
+    /// Forgets the connection (without blocking the caller).
+    fn release(&mut self) {
+        match self {
+            Device::Gphoto(d) => d.release(),
+            Device::Simulated(d) => d.release(),
+        }
+    }
+}
+
+/// Bounds on the owner's work, from `[camera]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Longest any one device call may take.
+    pub call_timeout: Duration,
+    /// How often a connected camera is polled.
+    pub poll_every: Duration,
+    /// Busy answers retried at once within one capture.
+    pub busy_retries: u32,
+    /// First and largest reconnect delay.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            call_timeout: Duration::from_secs(20),
+            poll_every: Duration::from_secs(5),
+            busy_retries: 3,
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The camera as the rest of the daemon sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraState {
+    pub backend: &'static str,
+    pub connected: bool,
+    /// A capture is in progress.
+    pub busy: bool,
+    pub info: Option<CameraInfo>,
+    /// When `connected` last changed.
+    pub since: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub captures: u64,
+    pub failures: u64,
+}
+
+enum Request {
+    Capture(oneshot::Sender<Result<Shot, CameraError>>),
+}
+
+/// How the rest of the daemon reaches the camera owner.
+#[derive(Clone)]
+pub struct CameraHandle {
+    tx: mpsc::Sender<Request>,
+    state: watch::Receiver<CameraState>,
+}
+
+impl CameraHandle {
+    /// Takes a photo (from async code).
+    pub async fn capture(&self) -> Result<Shot, CameraError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Capture(tx))
+            .await
+            .map_err(|_| CameraError::Disconnected("the camera task has stopped".into()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(CameraError::Disconnected("the camera task has stopped".into())))
+    }
+
+    /// Takes a photo from a plain thread (the HTTP workers). Never call on a tokio worker.
+    pub fn capture_blocking(&self) -> Result<Shot, CameraError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(Request::Capture(tx))
+            .map_err(|_| CameraError::Disconnected("the camera task has stopped".into()))?;
+        rx.blocking_recv()
+            .unwrap_or_else(|_| Err(CameraError::Disconnected("the camera task has stopped".into())))
+    }
+
+    pub fn state(&self) -> CameraState {
+        self.state.borrow().clone()
+    }
+
+    /// A receiver that sees every state change (for live updates and tests).
+    pub fn watch(&self) -> watch::Receiver<CameraState> {
+        self.state.clone()
+    }
+}
+
+/// Starts the owner task on the current tokio runtime.
+pub fn spawn(device: Device, timing: Timing, stop: CancellationToken) -> (CameraHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(8);
+    let (state_tx, state_rx) = watch::channel(CameraState {
+        backend: device.backend(),
+        connected: false,
+        busy: false,
+        info: None,
+        since: Utc::now(),
+        last_error: None,
+        captures: 0,
+        failures: 0,
+    });
+    let owner = Owner {
+        device,
+        timing,
+        state: state_tx,
+        backoff: timing.backoff_min,
+        next_try: Instant::now(),
+    };
+    let task = tokio::spawn(owner.run(rx, stop));
+    (CameraHandle { tx, state: state_rx }, task)
+}
+
+struct Owner {
+    device: Device,
+    timing: Timing,
+    state: watch::Sender<CameraState>,
+    /// Current reconnect delay.
+    backoff: Duration,
+    /// Earliest next reconnect attempt.
+    next_try: Instant,
+}
+
+impl Owner {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>, stop: CancellationToken) {
+        loop {
+            let connected = self.state.borrow().connected;
+            let wake = if connected {
+                Instant::now() + self.timing.poll_every
+            } else {
+                self.next_try
+            };
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                req = rx.recv() => match req {
+                    None => break,
+                    Some(Request::Capture(reply)) => {
+                        let r = self.capture().await;
+                        let _ = reply.send(r);
+                    }
+                },
+                _ = sleep_until(wake) => {
+                    if connected {
+                        if let Err(e) = self.call(|d, _| Box::pin(d.ping())).await {
+                            self.lost(&e);
+                        }
+                    } else {
+                        self.try_connect().await;
+                    }
+                }
+            }
+        }
+        self.device.release();
+        log::info!("camera released");
+    }
+
+    /// Runs one device call under the call timeout; an overrun is `Stuck`.
+    async fn call<T>(
+        &mut self,
+        f: impl for<'a> FnOnce(&'a mut Device, Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, CameraError>> + Send + 'a>>,
+    ) -> Result<T, CameraError> {
+        let limit = self.timing.call_timeout;
+        match timeout(limit, f(&mut self.device, limit)).await {
+            Ok(r) => r,
+            Err(_) => Err(CameraError::Stuck(limit)),
+        }
+    }
+
+    async fn try_connect(&mut self) -> bool {
+        match self.call(|d, _| Box::pin(d.connect())).await {
+            Ok(info) => {
+                log::info!(model = info.model.as_str(), port = info.port.as_str(),
+                    settings = format!("{:?}", info.settings).as_str();
+                    "camera connected: {} on {}", info.model, info.port);
+                self.backoff = self.timing.backoff_min;
+                self.state.send_modify(|s| {
+                    s.connected = true;
+                    s.info = Some(info);
+                    s.since = Utc::now();
+                    s.last_error = None;
+                });
+                true
+            }
+            Err(e) => {
+                self.device.release();
+                let first = self.state.borrow().last_error.as_deref() != Some(&e.to_string());
+                if first {
+                    log_failure(&e);
+                }
+                self.state.send_modify(|s| s.last_error = Some(e.to_string()));
+                self.next_try = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(self.timing.backoff_max);
+                false
+            }
+        }
+    }
+
+    fn lost(&mut self, e: &CameraError) {
+        self.device.release();
+        log_failure(e);
+        log::warn!(error = e.to_string().as_str(); "camera disconnected; reconnecting in the background");
+        self.backoff = self.timing.backoff_min;
+        self.next_try = Instant::now();
+        self.state.send_modify(|s| {
+            s.connected = false;
+            s.since = Utc::now();
+            s.last_error = Some(e.to_string());
+        });
+    }
+
+    async fn capture(&mut self) -> Result<Shot, CameraError> {
+        let started = std::time::Instant::now();
+        self.state.send_modify(|s| s.busy = true);
+        let r = self.capture_inner().await;
+        self.state.send_modify(|s| {
+            s.busy = false;
+            match &r {
+                Ok(_) => s.captures += 1,
+                Err(e) => {
+                    s.failures += 1;
+                    s.last_error = Some(e.to_string());
+                }
+            }
+        });
+        r.map(|(jpeg, attempts)| Shot {
+            jpeg,
+            attempts,
+            took: started.elapsed(),
+        })
+    }
+
+    async fn capture_inner(&mut self) -> Result<(Vec<u8>, u32), CameraError> {
+        let mut attempts = 0;
+        // A disconnect gets one reconnect and one more try: a flaky USB link should not
+        // cost the spontaneous photo.
+        let mut reconnects_left = 1;
+        loop {
+            if !self.state.borrow().connected && !self.try_connect().await {
+                return Err(self
+                    .state
+                    .borrow()
+                    .last_error
+                    .clone()
+                    .map(CameraError::Disconnected)
+                    .unwrap_or_else(|| CameraError::Disconnected("no camera".into())));
+            }
+            attempts += 1;
+            match self.call(|d, limit| Box::pin(d.capture(limit))).await {
+                Ok(jpeg) => return Ok((jpeg, attempts)),
+                Err(CameraError::Busy(m)) if attempts <= self.timing.busy_retries => {
+                    log::info!(attempt = attempts; "camera busy ({m}); retrying at once");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) if e.is_disconnect() => {
+                    self.lost(&e);
+                    if reconnects_left == 0 {
+                        return Err(e);
+                    }
+                    reconnects_left -= 1;
+                }
+                Err(e) => {
+                    log::warn!(error = e.to_string().as_str(); "capture failed: {e}");
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+fn log_failure(e: &CameraError) {
+    match e {
+        CameraError::Claimed(m) => log::error!(error = m.as_str();
+            "cannot claim the camera's USB interface: another process holds it. On a desktop \
+             system this is usually gvfs: run `systemctl --user stop gvfs-gphoto2-volume-monitor` \
+             (or install the udev rules of this package), then the camera reconnects by itself"),
+        other => log::warn!(error = other.to_string().as_str(); "camera: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing() -> Timing {
+        Timing {
+            call_timeout: Duration::from_secs(2),
+            poll_every: Duration::from_millis(200),
+            busy_retries: 3,
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+        }
+    }
+
+    async fn connected(h: &CameraHandle) {
+        let mut w = h.watch();
+        w.wait_for(|s| s.connected).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_is_retried_and_stuck_counts_as_a_disconnect() {
+        let (sim, ctl) = Simulated::new(64, 48);
+        let stop = CancellationToken::new();
+        let (h, task) = spawn(Device::Simulated(sim), timing(), stop.clone());
+        connected(&h).await;
+
+        ctl.push(Fault::Busy);
+        ctl.push(Fault::Busy);
+        let shot = h.capture().await.unwrap();
+        assert_eq!(shot.attempts, 3);
+
+        for _ in 0..4 {
+            ctl.push(Fault::Busy);
+        }
+        assert!(matches!(h.capture().await, Err(CameraError::Busy(_))), "bounded retries");
+
+        ctl.push(Fault::Stuck(Duration::from_secs(60)));
+        ctl.push(Fault::Stuck(Duration::from_secs(60)));
+        assert_eq!(h.capture().await.unwrap_err(), CameraError::Stuck(Duration::from_secs(2)));
+        // reconnects by itself and works again
+        connected(&h).await;
+        assert!(h.capture().await.is_ok());
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unplugged_camera_is_noticed_and_reconnected_with_backoff() {
+        let (sim, ctl) = Simulated::new(64, 48);
+        let stop = CancellationToken::new();
+        let (h, _task) = spawn(Device::Simulated(sim), timing(), stop.clone());
+        connected(&h).await;
+        ctl.unplug();
+        let mut w = h.watch();
+        w.wait_for(|s| !s.connected).await.unwrap();
+        assert!(matches!(h.capture().await, Err(CameraError::Disconnected(_))));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        ctl.plug();
+        connected(&h).await;
+        assert!(h.capture().await.is_ok());
+        stop.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disconnect_mid_capture_reconnects_and_retries_once() {
+        let (sim, ctl) = Simulated::new(64, 48);
+        let (h, _task) = spawn(Device::Simulated(sim), timing(), CancellationToken::new());
+        connected(&h).await;
+        ctl.push(Fault::Disconnect);
+        let shot = h.capture().await.unwrap();
+        assert_eq!(shot.attempts, 2);
+        ctl.push(Fault::StoreFull);
+        assert_eq!(h.capture().await.unwrap_err(), CameraError::StoreFull);
+        assert!(h.state().connected, "a full card is not a disconnect");
+    }
+}

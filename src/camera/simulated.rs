@@ -1,0 +1,125 @@
+//! The simulated camera: shoots a photo-like test pattern, and can be told to fail the way
+//! real cameras do (busy, a USB drop, a hang, a full card, unplugged) for fault tests.
+//! Built always: it runs the demo and doubles as the test double at the camera edge.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{CameraError, CameraInfo};
+
+/// One scripted misbehaviour, used by the next capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The capture answers "busy".
+    Busy,
+    /// The USB link drops during the capture; the camera is back right after.
+    Disconnect,
+    /// The capture hangs this long before answering.
+    Stuck(Duration),
+    /// The card is full.
+    StoreFull,
+    /// The camera sends something that is not a JPEG.
+    Garbage,
+}
+
+#[derive(Debug)]
+struct Script {
+    faults: VecDeque<Fault>,
+    plugged: bool,
+    captures: u64,
+}
+
+/// Controls a [`Simulated`] camera from outside (tests, fault drills).
+#[derive(Clone)]
+pub struct SimControl(Arc<Mutex<Script>>);
+
+impl SimControl {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Queues a fault for the next capture.
+    pub fn push(&self, f: Fault) {
+        self.lock().faults.push_back(f);
+    }
+    /// Pulls the USB cable: every call fails until [`SimControl::plug`].
+    pub fn unplug(&self) {
+        self.lock().plugged = false;
+    }
+    pub fn plug(&self) {
+        self.lock().plugged = true;
+    }
+    /// Shutter releases so far (failed ones included).
+    pub fn captures(&self) -> u64 {
+        self.lock().captures
+    }
+}
+
+pub struct Simulated {
+    script: Arc<Mutex<Script>>,
+    /// The photo it shoots.
+    pattern: Arc<Vec<u8>>,
+}
+
+impl Simulated {
+    /// A camera that shoots `width`×`height` photos (EXIF orientation 6, like a body
+    /// held upright), and its remote control. Makes the pattern now (CPU work: call it
+    /// before the async runtime is busy, as `main` does).
+    pub fn new(width: u32, height: u32) -> (Simulated, SimControl) {
+        let script = Arc::new(Mutex::new(Script {
+            faults: VecDeque::new(),
+            plugged: true,
+            captures: 0,
+        }));
+        (
+            Simulated {
+                script: script.clone(),
+                pattern: Arc::new(crate::photos::test_pattern(width, height, 6)),
+            },
+            SimControl(script),
+        )
+    }
+
+    fn plugged(&self) -> Result<(), CameraError> {
+        if self.script.lock().unwrap_or_else(|p| p.into_inner()).plugged {
+            Ok(())
+        } else {
+            Err(CameraError::Disconnected("no camera on the USB bus (simulated)".into()))
+        }
+    }
+
+    pub(super) async fn connect(&mut self) -> Result<CameraInfo, CameraError> {
+        self.plugged()?;
+        Ok(CameraInfo {
+            model: "Simulated Camera".into(),
+            port: "simulated:".into(),
+            settings: vec![("capturetarget".into(), "Memory card".into())],
+        })
+    }
+
+    pub(super) async fn capture(&mut self) -> Result<Vec<u8>, CameraError> {
+        self.plugged()?;
+        let fault = {
+            let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+            s.captures += 1;
+            s.faults.pop_front()
+        };
+        match fault {
+            Some(Fault::Busy) => return Err(CameraError::Busy("device busy (simulated)".into())),
+            Some(Fault::Disconnect) => {
+                return Err(CameraError::Disconnected("USB link reset during capture (simulated)".into()));
+            }
+            Some(Fault::Stuck(d)) => tokio::time::sleep(d).await,
+            Some(Fault::StoreFull) => return Err(CameraError::StoreFull),
+            Some(Fault::Garbage) => return Ok(b"this is not a jpeg".to_vec()),
+            None => tokio::time::sleep(Duration::from_millis(30)).await,
+        }
+        Ok(self.pattern.as_ref().clone())
+    }
+
+    pub(super) async fn ping(&mut self) -> Result<(), CameraError> {
+        self.plugged()
+    }
+
+    pub(super) fn release(&mut self) {}
+}
