@@ -3,8 +3,14 @@
 # nothing that is already there. Sourced by demo.sh and test.sh; safe to run alone.
 set -euo pipefail
 
-# gcc builds the bundled SQLite.
-want=(gcc libc6-dev pkg-config)
+# gcc builds the bundled SQLite; cmake and nasm build libjpeg-turbo (vendored by the
+# turbojpeg crate); libgphoto2-dev and libclang-dev (bindgen) are the camera library.
+want=(gcc g++ libc6-dev pkg-config cmake nasm libgphoto2-dev libclang-dev)
+# The tests also build the virtual camera from source (dpkg-dev for `apt-get source`),
+# compare against libvips, and use the gphoto2 CLI in the camera selftest docs.
+if [[ "${1:-}" == "--test" ]]; then
+  want+=(dpkg-dev libltdl-dev libexif-dev libvips-tools gphoto2)
+fi
 
 missing=()
 for p in "${want[@]}"; do

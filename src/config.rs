@@ -59,6 +59,12 @@ pub struct CameraConfig {
     pub model: Option<String>,
     /// Skip autodetection and open this port (`usb:001,004`).
     pub port: Option<String>,
+    /// Longest any one camera call may take before it counts as a disconnect.
+    pub call_timeout: Duration,
+    /// How often a connected camera is polled to notice an unplug.
+    pub poll_interval: Duration,
+    /// "Busy" answers retried at once within one capture.
+    pub busy_retries: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +224,9 @@ struct RawCamera {
     backend: Option<String>,
     model: Option<String>,
     port: Option<String>,
+    call_timeout_seconds: Option<u32>,
+    poll_seconds: Option<u32>,
+    busy_retries: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -442,6 +451,9 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
                 ));
             }
         };
+        if r.port.is_some() && r.model.is_none() {
+            return Err(bad("camera.port", "give camera.model too (libgphoto2 opens a model on a port)"));
+        }
         for (key, v) in [("camera.model", &r.model), ("camera.port", &r.port)] {
             if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 return Err(bad(key, "must not be empty (leave it out to autodetect)"));
@@ -451,6 +463,11 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
             backend,
             model: r.model,
             port: r.port,
+            call_timeout: Duration::from_secs(
+                in_range(r.call_timeout_seconds.unwrap_or(20), "camera.call_timeout_seconds", 1, 300)?.into(),
+            ),
+            poll_interval: Duration::from_secs(in_range(r.poll_seconds.unwrap_or(5), "camera.poll_seconds", 1, 600)?.into()),
+            busy_retries: in_range(r.busy_retries.unwrap_or(3), "camera.busy_retries", 0, 20)?,
         }
     };
 

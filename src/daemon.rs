@@ -9,18 +9,53 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::access::Throttle;
 use crate::api;
-use crate::config::Config;
+use crate::camera::{self, Device, Gphoto, Simulated};
+use crate::config::{CameraBackend, Config};
 use crate::store::Store;
+use crate::studio::Studio;
 
 /// The database file's name inside `storage.data_dir`.
 pub const DB_FILE: &str = "cosmos.db";
+
+/// The hardware, chosen by config in production and handed in by tests (which keep the
+/// simulated devices' remote controls to script faults).
+pub struct Devices {
+    pub camera: Device,
+}
+
+impl Devices {
+    /// Builds the configured backends. The simulated camera makes its test photo here,
+    /// so call this before the runtime is busy.
+    pub fn from_config(config: &Config) -> Devices {
+        let c = &config.camera;
+        Devices {
+            camera: match c.backend {
+                CameraBackend::Gphoto2 => Device::Gphoto(Gphoto::new(c.model.clone(), c.port.clone())),
+                CameraBackend::Simulated => Device::Simulated(Simulated::new(3000, 2000).0),
+            },
+        }
+    }
+}
+
+/// The camera owner's bounds, from `[camera]`.
+pub fn camera_timing(config: &Config) -> camera::Timing {
+    camera::Timing {
+        call_timeout: config.camera.call_timeout,
+        poll_every: config.camera.poll_interval,
+        busy_retries: config.camera.busy_retries,
+        ..camera::Timing::default()
+    }
+}
 
 /// Runs the daemon until `shutdown` resolves. `ready` is called with the bound address
 /// once the API answers (the systemd notification hooks in here).
 pub async fn run(
     config: Config,
+    devices: Devices,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(SocketAddr),
@@ -37,7 +72,25 @@ pub async fn run(
     .context("the store opener panicked")??;
     let store = Arc::new(store);
 
+    let stop = CancellationToken::new();
+    let (camera, camera_task) = camera::spawn(devices.camera, camera_timing(&config), stop.clone());
+    let studio = Arc::new(Studio::new(
+        config.clone(),
+        store.clone(),
+        camera,
+        tokio::runtime::Handle::current(),
+        stop.clone(),
+    ));
+    {
+        let studio = studio.clone();
+        tokio::task::spawn_blocking(move || studio.resume())
+            .await
+            .context("resuming the show timeline panicked")?
+            .context("resuming the show timeline")?;
+    }
+
     let ctx = Arc::new(api::Context {
+        studio,
         throttle: Mutex::new(Throttle::new(
             config.auth.max_failed_logins,
             config.auth.lockout,
@@ -57,6 +110,8 @@ pub async fn run(
     tokio::task::spawn_blocking(move || server.shutdown())
         .await
         .context("the HTTP server panicked while stopping")?;
+    stop.cancel();
+    let _ = camera_task.await;
     log::info!("stopped");
     Ok(())
 }

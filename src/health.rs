@@ -1,18 +1,20 @@
 //! The health report: one call that says whether the box can run a show, for
 //! `GET /api/health` and the journal.
 //!
-//! What this build checks for real: the database answers and the data disk has more
-//! free space than `storage.min_free_mb`. Camera, lights and mail report their
-//! configured backend with state `not_built`: their drivers come with their own
-//! issues, and until then they do not count towards `status`.
+//! Checked for real: the database answers, the data disk has more free space than
+//! `storage.min_free_mb`, the camera is connected (with model, since when, last error),
+//! photo rows whose files went missing, and the host's alerts (a failed spontaneous
+//! photo). Lights and mail report their configured backend with state `not_built`:
+//! their drivers come with their own issues, and until then they do not count.
 
 use std::path::Path;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::config::{CameraBackend, Config, LightsBackend, MailTransport};
+use crate::config::{Config, LightsBackend, MailTransport};
 use crate::store::Store;
+use crate::studio::Studio;
 
 /// Free and total bytes of the filesystem holding `path`.
 pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
@@ -20,7 +22,7 @@ pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
     Ok((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize))
 }
 
-pub fn report(config: &Config, store: &Store, started: Instant) -> Value {
+pub fn report(config: &Config, store: &Store, studio: &Studio, started: Instant) -> Value {
     let db = match store.check() {
         Ok(()) => json!({"state": "ok"}),
         Err(e) => {
@@ -44,10 +46,26 @@ pub fn report(config: &Config, store: &Store, started: Instant) -> Value {
         }
         Err(e) => (json!({"state": "error", "detail": e.to_string()}), false),
     };
-    let camera = match config.camera.backend {
-        CameraBackend::Gphoto2 => "gphoto2",
-        CameraBackend::Simulated => "simulated",
-    };
+    let cam = studio.camera().state();
+    let camera = json!({
+        "backend": cam.backend,
+        "state": if cam.connected { "connected" } else { "disconnected" },
+        "busy": cam.busy,
+        "model": cam.info.as_ref().map(|i| i.model.as_str()),
+        "port": cam.info.as_ref().map(|i| i.port.as_str()),
+        "settings": cam.info.as_ref().map(|i| i.settings.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
+        "since": cam.since.to_rfc3339(),
+        "last_error": cam.last_error,
+        "captures": cam.captures,
+        "failures": cam.failures,
+    });
+    let alerts: Vec<Value> = studio
+        .alerts()
+        .iter()
+        .rev()
+        .map(|a| json!({"at": a.at.to_rfc3339(), "show_id": a.show_id, "message": a.message}))
+        .collect();
+    let missing = studio.missing_files();
     let lights = match config.lights.backend {
         LightsBackend::Rppal => "rppal",
         LightsBackend::Simulated => "simulated",
@@ -57,12 +75,14 @@ pub fn report(config: &Config, store: &Store, started: Instant) -> Value {
         MailTransport::File => "file",
     };
     json!({
-        "status": if db_ok && disk_ok { "ok" } else { "degraded" },
+        "status": if db_ok && disk_ok && cam.connected { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": started.elapsed().as_secs(),
         "database": db,
         "disk": disk,
-        "camera": {"backend": camera, "state": "not_built"},
+        "camera": camera,
+        "alerts": alerts,
+        "photos": {"missing_files": missing},
         "lights": {"backend": lights, "state": "not_built", "markers": config.lights.pins.len()},
         "mail": {"transport": mail, "state": "not_built"},
     })

@@ -8,6 +8,8 @@
 //! - [`api`]: the only place that knows HTTP; tiny_http workers, routes, errors.
 //! - [`photos`]: photo files (atomic writes) and their derivatives.
 //! - [`health`]: the health report.
+//! - [`camera`]: the camera trait-like device, its backends and its owner task.
+//! - [`studio`]: the show timeline with the devices: spontaneous timer, captures → photos.
 //! - [`daemon`]: wires everything and owns the lifecycle (`run(config, listener, shutdown)`).
 //! - [`demo`]: the embedded default configuration of `cosmosd demo`.
 //! - [`logging`]: journal or stderr.
@@ -23,3 +25,4 @@ pub mod logging;
 pub mod photos;
 pub mod show;
 pub mod store;
+pub mod studio;

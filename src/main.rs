@@ -115,9 +115,10 @@ fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
         .thread_name("cosmosd-rt")
         .build()
         .context("starting the async runtime")?;
+    let devices = daemon::Devices::from_config(&config);
     rt.block_on(async {
         let shutdown = shutdown_signal()?;
-        daemon::run(config, listener, shutdown, ready).await
+        daemon::run(config, devices, listener, shutdown, ready).await
     })
 }
 

@@ -107,6 +107,19 @@ choice_enum!(
     ShowStatus { Scheduled = "scheduled", Running = "running", Posing = "posing", Review = "review", Completed = "completed", Cancelled = "cancelled" }
 );
 
+choice_enum!(
+    /// Taken at a moment of the show without anyone posing, or posed at the end.
+    PhotoKind { Spontaneous = "spontaneous", Posed = "posed" }
+);
+choice_enum!(
+    /// pending → approved (or deleted: a retake).
+    PhotoState { Pending = "pending", Approved = "approved" }
+);
+choice_enum!(
+    /// The spontaneous photo of a show: pending → taking → taken, or failed.
+    Spontaneous { Pending = "pending", Taking = "taking", Taken = "taken", Failed = "failed" }
+);
+
 impl Element {
     /// Display names (es, en).
     pub fn names(self) -> (&'static str, &'static str) {
@@ -374,6 +387,41 @@ impl ShowStatus {
             }
         };
         Ok(next)
+    }
+}
+
+/// Whether the spontaneous photo may be taken now (by the timer or a trigger).
+pub fn check_spontaneous(status: ShowStatus, sp: Spontaneous) -> Result<(), Refusal> {
+    if !matches!(status, ShowStatus::Running | ShowStatus::Posing) {
+        return Err(Refusal::conflict(
+            "show_not_running",
+            format!("the spontaneous photo is taken while the show runs; this show is {}", status.as_str()),
+        ));
+    }
+    match sp {
+        Spontaneous::Pending | Spontaneous::Failed => Ok(()),
+        Spontaneous::Taking => Err(Refusal::conflict("spontaneous_in_progress", "the spontaneous photo is being taken")),
+        Spontaneous::Taken => Err(Refusal::conflict(
+            "spontaneous_taken",
+            "the spontaneous photo of this show was already taken; it cannot be repeated",
+        )),
+    }
+}
+
+/// Whether a posed photo may be taken now.
+pub fn check_posed(status: ShowStatus) -> Result<(), Refusal> {
+    status.apply(ShowAction::Capture).map(|_| ())
+}
+
+/// Photos are approved or discarded while the show is still open.
+pub fn check_photo_editable(status: ShowStatus) -> Result<(), Refusal> {
+    if status.is_live() {
+        Ok(())
+    } else {
+        Err(Refusal::conflict(
+            "show_closed",
+            format!("the photos of a {} show can no longer change", status.as_str()),
+        ))
     }
 }
 

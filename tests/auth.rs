@@ -29,6 +29,14 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/shows/{id}/cancel", &["host"]),
     ("POST", "/api/shows/{id}/start", &["host"]),
     ("POST", "/api/shows/{id}/pose", &["host"]),
+    ("POST", "/api/shows/{id}/spontaneous", &["show_control", "host"]),
+    ("POST", "/api/shows/{id}/capture", &["host"]),
+    ("GET", "/api/photos/{id}", &["host"]),
+    ("GET", "/api/photos/{id}/preview", &["host"]),
+    ("GET", "/api/photos/{id}/email", &["host"]),
+    ("GET", "/api/photos/{id}/original", &["host"]),
+    ("POST", "/api/photos/{id}/approve", &["host"]),
+    ("DELETE", "/api/photos/{id}", &["host"]),
 ];
 
 #[test]

@@ -5,7 +5,10 @@ use serde_json::json;
 
 use super::Reply;
 use crate::show::{Refusal, RefusalKind};
+use crate::camera::CameraError;
+use crate::photos::PhotoError;
 use crate::store;
+use crate::studio::TakeError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -94,6 +97,39 @@ impl From<Refusal> for ApiError {
             message: r.message,
             field: r.field,
             headers: Vec::new(),
+        }
+    }
+}
+
+impl From<TakeError> for ApiError {
+    fn from(e: TakeError) -> Self {
+        match e {
+            TakeError::Refused(r) => r.into(),
+            TakeError::Store(e) => e.into(),
+            TakeError::DiskLow { .. } => ApiError::new(507, "disk_full", e.to_string()),
+            TakeError::Photo(PhotoError::DiskFull) => {
+                ApiError::new(507, "storage_full", "the box's disk is full; the photo was not kept")
+            }
+            TakeError::Photo(PhotoError::Undecodable(m)) => {
+                ApiError::new(503, "camera_failed", format!("the camera sent an unreadable photo: {m}"))
+            }
+            TakeError::Photo(PhotoError::Io(err)) => {
+                log::error!("photo file error: {err}");
+                ApiError::internal()
+            }
+            TakeError::Camera(c) => {
+                let code = match &c {
+                    CameraError::Busy(_) => "camera_busy",
+                    CameraError::StoreFull => "camera_card_full",
+                    CameraError::Failed(_) => "camera_failed",
+                    _ => "camera_unavailable",
+                };
+                let mut e = ApiError::new(503, code, c.to_string());
+                if matches!(c, CameraError::Busy(_)) {
+                    e.headers.push(("Retry-After", "2".into()));
+                }
+                e
+            }
         }
     }
 }

@@ -34,6 +34,8 @@ pub use routes::{ROUTES, Route};
 pub struct Context {
     pub config: Arc<Config>,
     pub store: Arc<Store>,
+    /// Camera, photos and the show timeline.
+    pub studio: Arc<crate::studio::Studio>,
     /// Failed-login lockouts, per client address.
     pub throttle: Mutex<Throttle>,
     /// When the daemon started, for the health report.

@@ -15,7 +15,8 @@ use crate::health;
 use crate::show::{
     self, Element, Energy, GuestDraft, GuestStatus, Language, ScheduleRules, ShowAction,
 };
-use crate::store::{Guest, Show, ShowDraft, ShowPatch};
+use crate::photos::Variant;
+use crate::store::{Guest, Photo, Show, ShowDraft, ShowPatch};
 
 type Handler = fn(&Context, &Call) -> Result<Reply, ApiError>;
 
@@ -33,6 +34,7 @@ pub struct Route {
 }
 
 const HOST: &[Role] = &[Role::Host];
+const SHOW_CONTROL: &[Role] = &[Role::ShowControl, Role::Host];
 const KIOSK: &[Role] = &[Role::Kiosk];
 const ANY: &[Role] = &[Role::Kiosk, Role::Host, Role::Technician, Role::ShowControl];
 const PUBLIC: &[Role] = &[];
@@ -68,6 +70,14 @@ pub static ROUTES: &[Route] = &[
     route!("POST" "/api/shows/{id}/cancel" HOST, false => |c, r| act(c, r, ShowAction::Cancel)),
     route!("POST" "/api/shows/{id}/start" HOST, false => |c, r| act(c, r, ShowAction::Start)),
     route!("POST" "/api/shows/{id}/pose" HOST, false => |c, r| act(c, r, ShowAction::Pose)),
+    route!("POST" "/api/shows/{id}/spontaneous" SHOW_CONTROL, false => post_spontaneous),
+    route!("POST" "/api/shows/{id}/capture" HOST, false => post_capture),
+    route!("GET" "/api/photos/{id}" HOST, false => get_photo),
+    route!("GET" "/api/photos/{id}/preview" HOST, false => |c, r| photo_file(c, r, Variant::Preview)),
+    route!("GET" "/api/photos/{id}/email" HOST, false => |c, r| photo_file(c, r, Variant::Email)),
+    route!("GET" "/api/photos/{id}/original" HOST, false => |c, r| photo_file(c, r, Variant::Original)),
+    route!("POST" "/api/photos/{id}/approve" HOST, false => approve_photo),
+    route!("DELETE" "/api/photos/{id}" HOST, false => delete_photo),
 ];
 
 /// Finds the route for `method path`, with its path parameters; 404 or 405 otherwise.
@@ -223,9 +233,30 @@ fn guest_json(g: &Guest) -> Value {
     })
 }
 
+fn photo_json(p: &Photo) -> Value {
+    let base = format!("/api/photos/{}", p.id);
+    json!({
+        "id": p.id,
+        "show_id": p.show_id,
+        "kind": p.kind.as_str(),
+        "state": p.state.as_str(),
+        "file": format!("{}.jpg", p.name),
+        "captured_at": ts(p.captured_at),
+        "width": p.width,
+        "height": p.height,
+        "bytes": p.bytes,
+        "preview_url": format!("{base}/preview"),
+        "email_url": format!("{base}/email"),
+        "original_url": format!("{base}/original"),
+    })
+}
+
 fn show_json(s: &Show) -> Value {
     json!({
         "id": s.id,
+        "started_at": s.started_at.map(ts),
+        "spontaneous": s.spontaneous.as_str(),
+        "photos": s.photos.iter().map(photo_json).collect::<Vec<_>>(),
         "start_time": ts(s.slot.start),
         "end_time": ts(s.slot.end),
         "duration_minutes": s.duration_minutes,
@@ -250,7 +281,7 @@ fn items(v: Vec<Value>) -> Value {
 fn get_health(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
     Ok(Reply::json(
         200,
-        &health::report(&ctx.config, &ctx.store, ctx.started),
+        &health::report(&ctx.config, &ctx.store, &ctx.studio, ctx.started),
     ))
 }
 
@@ -543,8 +574,47 @@ fn patch_show(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
 
 fn act(ctx: &Context, call: &Call, action: ShowAction) -> Result<Reply, ApiError> {
     let s = ctx.store.apply(id(call), action, call.now)?;
+    if let (ShowAction::Start, Some(started)) = (action, s.started_at) {
+        ctx.studio.arm_spontaneous(&s.id, started);
+    }
     log::info!(show = s.id.as_str(), action = action.as_str(), status = s.status.as_str(); "show {}", s.status.as_str());
     Ok(Reply::json(200, &show_json(&s)))
+}
+
+fn post_spontaneous(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let p = ctx.studio.take_spontaneous(id(call))?;
+    Ok(Reply::json(201, &photo_json(&p)))
+}
+
+fn post_capture(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let p = ctx.studio.take_posed(id(call))?;
+    Ok(Reply::json(201, &photo_json(&p)))
+}
+
+fn get_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    Ok(Reply::json(200, &photo_json(&ctx.store.photo(id(call))?)))
+}
+
+fn photo_file(ctx: &Context, call: &Call, v: Variant) -> Result<Reply, ApiError> {
+    let p = ctx.store.photo(id(call))?;
+    let path = ctx.studio.files().path(&p.show_id, &p.name, v);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Reply::raw(200, "image/jpeg", bytes)),
+        Err(e) => {
+            log::error!(photo = p.id.as_str(); "photo file unreadable: {e}");
+            Err(ApiError::new(404, "photo_file_missing", "the photo's file is missing on the box"))
+        }
+    }
+}
+
+fn approve_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    Ok(Reply::json(200, &photo_json(&ctx.store.approve_photo(id(call), call.now)?)))
+}
+
+fn delete_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let p = ctx.studio.delete_photo(id(call))?;
+    log::info!(photo = p.id.as_str(), show = p.show_id.as_str(); "photo discarded");
+    Ok(Reply::no_content())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+pub use gphoto::Gphoto;
 pub use simulated::{Fault, SimControl, Simulated};
 
 /// Why the camera could not do what was asked, by what the caller must do.

@@ -66,6 +66,11 @@ impl Simulated {
     /// held upright), and its remote control. Makes the pattern now (CPU work: call it
     /// before the async runtime is busy, as `main` does).
     pub fn new(width: u32, height: u32) -> (Simulated, SimControl) {
+        Simulated::with_photo(Arc::new(crate::photos::test_pattern(width, height, 6)))
+    }
+
+    /// A camera that shoots `jpeg` (tests share one pattern between many daemons).
+    pub fn with_photo(jpeg: Arc<Vec<u8>>) -> (Simulated, SimControl) {
         let script = Arc::new(Mutex::new(Script {
             faults: VecDeque::new(),
             plugged: true,
@@ -74,7 +79,7 @@ impl Simulated {
         (
             Simulated {
                 script: script.clone(),
-                pattern: Arc::new(crate::photos::test_pattern(width, height, 6)),
+                pattern: jpeg,
             },
             SimControl(script),
         )

@@ -74,4 +74,26 @@ CREATE TABLE sessions (
     revoked_at INTEGER
 ) STRICT;
 "#,
+    // 2: photos, and the show's start time and spontaneous-photo state for the timeline.
+    r#"
+ALTER TABLE shows ADD COLUMN started_at INTEGER;
+ALTER TABLE shows ADD COLUMN spontaneous TEXT NOT NULL DEFAULT 'pending'
+    CHECK (spontaneous IN ('pending', 'taking', 'taken', 'failed'));
+
+CREATE TABLE photos (
+    id          TEXT PRIMARY KEY,
+    show_id     TEXT NOT NULL REFERENCES shows (id),
+    kind        TEXT NOT NULL CHECK (kind IN ('spontaneous', 'posed')),
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'approved')),
+    -- file stem under photos/<show_id>/: unique, says show and kind
+    name        TEXT NOT NULL UNIQUE,
+    captured_at INTEGER NOT NULL,
+    -- upright size of the original
+    width       INTEGER NOT NULL,
+    height      INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX photos_by_show ON photos (show_id, captured_at);
+CREATE UNIQUE INDEX photos_one_spontaneous ON photos (show_id) WHERE kind = 'spontaneous';
+"#,
 ];

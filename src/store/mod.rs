@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::show::{
-    self, Element, Energy, GuestStatus, Language, NewGuest, Refusal, ScheduleRules, ShowAction,
-    ShowStatus, Slot,
+    self, Element, Energy, GuestStatus, Language, NewGuest, PhotoKind, PhotoState, Refusal,
+    ScheduleRules, ShowAction, ShowStatus, Slot, Spontaneous,
 };
 
 pub use migrations::MIGRATIONS;
@@ -83,6 +83,38 @@ pub struct Show {
     pub updated_at: DateTime<Utc>,
     pub guests: Vec<ShowGuest>,
     pub timeline: Vec<TimelineEntry>,
+    /// When the show went running; the spontaneous timer counts from here.
+    pub started_at: Option<DateTime<Utc>>,
+    pub spontaneous: Spontaneous,
+    pub photos: Vec<Photo>,
+}
+
+/// A photo as stored (its files live under `photos/<show_id>/<name>…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Photo {
+    pub id: String,
+    pub show_id: String,
+    pub kind: PhotoKind,
+    pub state: PhotoState,
+    /// File stem: unique, says show and kind.
+    pub name: String,
+    pub captured_at: DateTime<Utc>,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+}
+
+/// A photo whose files are already on disk, to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewPhoto {
+    pub id: String,
+    pub show_id: String,
+    pub kind: PhotoKind,
+    pub name: String,
+    pub captured_at: DateTime<Utc>,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +210,29 @@ fn guest_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Guest> {
         updated_at: time(r.get(at + 9)?),
         show_id: r.get(at + 10)?,
     })
+}
+
+const PHOTO_COLUMNS: &str = "id, show_id, kind, state, name, captured_at, width, height, bytes";
+
+fn photo_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Photo> {
+    Ok(Photo {
+        id: r.get(0)?,
+        show_id: r.get(1)?,
+        kind: parse_enum(r.get(2)?, PhotoKind::parse, 2)?,
+        state: parse_enum(r.get(3)?, PhotoState::parse, 3)?,
+        name: r.get(4)?,
+        captured_at: time(r.get(5)?),
+        width: r.get(6)?,
+        height: r.get(7)?,
+        bytes: r.get::<_, i64>(8)? as u64,
+    })
+}
+
+fn photo_in(c: &Connection, id: &str) -> Result<Photo> {
+    c.prepare_cached(&format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id = ?1"))?
+        .query_row([id], photo_row)
+        .optional()?
+        .ok_or_else(|| Refusal::not_found("photo").into())
 }
 
 impl Store {
@@ -443,7 +498,9 @@ impl Store {
                 }
             }
             tx.execute(
-                "UPDATE shows SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE shows SET status = ?2, updated_at = ?3,
+                        started_at = CASE WHEN ?2 = 'running' THEN ?3 ELSE started_at END
+                 WHERE id = ?1",
                 params![id, next.as_str(), ms(now)],
             )?;
             match next {
@@ -453,6 +510,136 @@ impl Store {
             }
             event(tx, id, now, next.as_str())?;
             show_in(tx, id)
+        })
+    }
+
+    // ---- photos ------------------------------------------------------------------
+
+    /// Claims the show's spontaneous photo (pending/failed → taking), so that the timer and
+    /// a trigger never both shoot it.
+    pub fn claim_spontaneous(&self, show_id: &str, now: DateTime<Utc>) -> Result<Show> {
+        self.write(|tx| {
+            let cur = show_in(tx, show_id)?;
+            show::check_spontaneous(cur.status, cur.spontaneous)?;
+            tx.execute(
+                "UPDATE shows SET spontaneous = 'taking', updated_at = ?2 WHERE id = ?1",
+                params![show_id, ms(now)],
+            )?;
+            show_in(tx, show_id)
+        })
+    }
+
+    /// The claimed spontaneous photo could not be taken.
+    pub fn spontaneous_failed(&self, show_id: &str, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE shows SET spontaneous = 'failed', updated_at = ?2 WHERE id = ?1 AND spontaneous = 'taking'",
+                params![show_id, ms(now)],
+            )?;
+            event(tx, show_id, now, "spontaneous_failed")
+        })
+    }
+
+    /// Records a photo whose files exist. A spontaneous one completes the claim; a posed
+    /// one moves the show to review and replaces the show's *pending* posed photos (a
+    /// retake), which are returned so their files can be removed.
+    pub fn add_photo(&self, p: &NewPhoto, now: DateTime<Utc>) -> Result<(Photo, Vec<Photo>)> {
+        self.write(|tx| {
+            let cur = show_in(tx, &p.show_id)?;
+            let mut replaced = Vec::new();
+            match p.kind {
+                PhotoKind::Spontaneous => {
+                    if cur.spontaneous != Spontaneous::Taking {
+                        return Err(Refusal::conflict("spontaneous_not_claimed", "the spontaneous photo was not claimed").into());
+                    }
+                    tx.execute(
+                        "UPDATE shows SET spontaneous = 'taken', updated_at = ?2 WHERE id = ?1",
+                        params![p.show_id, ms(now)],
+                    )?;
+                }
+                PhotoKind::Posed => {
+                    let next = cur.status.apply(ShowAction::Capture)?;
+                    replaced = cur
+                        .photos
+                        .iter()
+                        .filter(|ph| ph.kind == PhotoKind::Posed && ph.state == PhotoState::Pending)
+                        .cloned()
+                        .collect();
+                    for r in &replaced {
+                        tx.execute("DELETE FROM photos WHERE id = ?1", [&r.id])?;
+                    }
+                    tx.execute(
+                        "UPDATE shows SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![p.show_id, next.as_str(), ms(now)],
+                    )?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO photos (id, show_id, kind, state, name, captured_at, width, height, bytes)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8)",
+                params![p.id, p.show_id, p.kind.as_str(), p.name, ms(p.captured_at), p.width, p.height, p.bytes as i64],
+            )?;
+            let what = match p.kind {
+                PhotoKind::Spontaneous => "spontaneous_taken",
+                PhotoKind::Posed if replaced.is_empty() && cur.status == ShowStatus::Posing => "captured",
+                PhotoKind::Posed => "retaken",
+            };
+            event(tx, &p.show_id, now, what)?;
+            Ok((photo_in(tx, &p.id)?, replaced))
+        })
+    }
+
+    pub fn photo(&self, id: &str) -> Result<Photo> {
+        self.read(|c| photo_in(c, id))
+    }
+
+    pub fn approve_photo(&self, id: &str, now: DateTime<Utc>) -> Result<Photo> {
+        self.write(|tx| {
+            let p = photo_in(tx, id)?;
+            let s = show_in(tx, &p.show_id)?;
+            show::check_photo_editable(s.status)?;
+            tx.execute("UPDATE photos SET state = 'approved' WHERE id = ?1", [id])?;
+            event(tx, &p.show_id, now, "photo_approved")?;
+            photo_in(tx, id)
+        })
+    }
+
+    /// Deletes a photo's row; the caller removes its files afterwards.
+    pub fn delete_photo(&self, id: &str, now: DateTime<Utc>) -> Result<Photo> {
+        self.write(|tx| {
+            let p = photo_in(tx, id)?;
+            let s = show_in(tx, &p.show_id)?;
+            show::check_photo_editable(s.status)?;
+            tx.execute("DELETE FROM photos WHERE id = ?1", [id])?;
+            event(tx, &p.show_id, now, "photo_deleted")?;
+            Ok(p)
+        })
+    }
+
+    /// Every photo row, for the start-up file check.
+    pub fn all_photos(&self) -> Result<Vec<Photo>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!("SELECT {PHOTO_COLUMNS} FROM photos ORDER BY captured_at"))?;
+            let rows = st.query_map([], photo_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Shows in the room still waiting for their spontaneous photo, with their start
+    /// time, for the timeline after a restart. A claim that a crash interrupted
+    /// (`taking`) is released again.
+    pub fn awaiting_spontaneous(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE shows SET spontaneous = 'pending' WHERE spontaneous = 'taking'",
+                [],
+            )?;
+            let mut st = tx.prepare_cached(
+                "SELECT id, started_at FROM shows
+                 WHERE status IN ('running', 'posing') AND spontaneous = 'pending' AND started_at IS NOT NULL",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, time(r.get(1)?))))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
@@ -694,7 +881,8 @@ fn event(tx: &Transaction<'_>, show_id: &str, now: DateTime<Utc>, kind: &str) ->
 fn show_in(c: &Connection, id: &str) -> Result<Show> {
     let head = c
         .prepare_cached(
-            "SELECT id, start_at, end_at, duration_minutes, status, created_at, updated_at FROM shows WHERE id = ?1",
+            "SELECT id, start_at, end_at, duration_minutes, status, created_at, updated_at, started_at, spontaneous
+             FROM shows WHERE id = ?1",
         )?
         .query_row([id], |r| {
             Ok((
@@ -707,10 +895,18 @@ fn show_in(c: &Connection, id: &str) -> Result<Show> {
                 parse_enum(r.get(4)?, ShowStatus::parse, 4)?,
                 time(r.get(5)?),
                 time(r.get(6)?),
+                r.get::<_, Option<i64>>(7)?.map(time),
+                parse_enum(r.get(8)?, Spontaneous::parse, 8)?,
             ))
         })
         .optional()?
         .ok_or_else(|| Refusal::not_found("show"))?;
+    let photos = c
+        .prepare_cached(&format!(
+            "SELECT {PHOTO_COLUMNS} FROM photos WHERE show_id = ?1 ORDER BY captured_at, rowid"
+        ))?
+        .query_map([id], photo_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let guests = c
         .prepare_cached(&format!(
             "SELECT sg.marker, {GUEST_COLUMNS} FROM show_guests sg JOIN guests g ON g.id = sg.guest_id
@@ -741,6 +937,9 @@ fn show_in(c: &Connection, id: &str) -> Result<Show> {
         updated_at: head.5,
         guests,
         timeline,
+        started_at: head.6,
+        spontaneous: head.7,
+        photos,
     })
 }
 

@@ -51,6 +51,8 @@ lockout_seconds = 30
 pub struct Daemon {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// Remote control of the simulated camera, to script faults.
+    pub camera: cosmosd::camera::SimControl,
     agent: ureq::Agent,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
@@ -92,6 +94,12 @@ impl Daemon {
         let text = edit(config_text(&dir.path().join("data"), ""));
         let config = cosmosd::config::Config::from_toml_str(&text, dir.path()).unwrap();
         let listener = TcpListener::bind(config.server.listen).unwrap();
+        static PHOTO: std::sync::OnceLock<std::sync::Arc<Vec<u8>>> = std::sync::OnceLock::new();
+        let photo = PHOTO.get_or_init(|| std::sync::Arc::new(cosmosd::photos::test_pattern(3000, 2000, 6)));
+        let (sim, camera) = cosmosd::camera::Simulated::with_photo(photo.clone());
+        let devices = cosmosd::daemon::Devices {
+            camera: cosmosd::camera::Device::Simulated(sim),
+        };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -102,6 +110,7 @@ impl Daemon {
                 .unwrap();
             rt.block_on(cosmosd::daemon::run(
                 config,
+                devices,
                 listener,
                 async {
                     let _ = stop_rx.await;
@@ -120,6 +129,7 @@ impl Daemon {
         Daemon {
             addr,
             dir,
+            camera,
             agent,
             stop: Some(stop_tx),
             thread: Some(thread),

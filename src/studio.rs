@@ -1,0 +1,267 @@
+//! The studio: the show's timeline with the devices. It arms the spontaneous-photo timer
+//! when a show starts (and again after a restart), takes the spontaneous and the posed
+//! photos, and turns a camera shot into stored photo files plus a database row.
+//!
+//! Invariants:
+//! - the spontaneous photo is claimed in the database before the shutter fires, so the
+//!   timer and a show-control trigger never both take it;
+//! - files first, then the row: a row never points at a missing file, and a failed
+//!   insert removes the files it wrote;
+//! - free disk space is checked before the shutter fires; below the floor the capture
+//!   is refused, not attempted;
+//! - all of it blocks: it runs on HTTP worker threads or `spawn_blocking`, never on a
+//!   tokio worker.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::camera::{CameraError, CameraHandle};
+use crate::config::Config;
+use crate::photos::{self, PhotoError, PhotoFiles};
+use crate::show::{PhotoKind, Refusal};
+use crate::store::{self, NewPhoto, Photo, Store};
+
+/// Why a photo was not taken, by what the caller tells the host.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    /// The show is not in a state for this photo (409/404); nothing happened.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Free space is below `storage.min_free_mb`: the shutter was not fired (507).
+    #[error("only {free_mb} MB free on the data disk (floor {floor_mb} MB): capture refused")]
+    DiskLow { free_mb: u64, floor_mb: u64 },
+    /// The camera failed (503); the owner is already reconnecting if it is gone.
+    #[error(transparent)]
+    Camera(#[from] CameraError),
+    /// The photo could not be processed or stored (507 when the disk is full).
+    #[error(transparent)]
+    Photo(#[from] PhotoError),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// Something the host must know about (shown in the health report).
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub at: DateTime<Utc>,
+    pub show_id: Option<String>,
+    pub message: String,
+}
+
+const MAX_ALERTS: usize = 20;
+/// Whole-capture attempts for the spontaneous photo (each already retries busy answers).
+const SPONTANEOUS_ATTEMPTS: u32 = 3;
+
+pub struct Studio {
+    config: Arc<Config>,
+    store: Arc<Store>,
+    camera: CameraHandle,
+    files: PhotoFiles,
+    /// To arm timers from HTTP threads.
+    rt: tokio::runtime::Handle,
+    stop: CancellationToken,
+    alerts: Mutex<VecDeque<Alert>>,
+    /// Photo rows whose files were missing at start-up.
+    missing_files: Mutex<Vec<String>>,
+}
+
+impl Studio {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        camera: CameraHandle,
+        rt: tokio::runtime::Handle,
+        stop: CancellationToken,
+    ) -> Studio {
+        Studio {
+            files: PhotoFiles::new(&config.storage.data_dir),
+            config,
+            store,
+            camera,
+            rt,
+            stop,
+            alerts: Mutex::new(VecDeque::new()),
+            missing_files: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn camera(&self) -> &CameraHandle {
+        &self.camera
+    }
+
+    pub fn files(&self) -> &PhotoFiles {
+        &self.files
+    }
+
+    pub fn alerts(&self) -> Vec<Alert> {
+        self.alerts.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+
+    pub fn missing_files(&self) -> Vec<String> {
+        self.missing_files.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn alert(&self, show_id: Option<&str>, message: String) {
+        log::error!(show = show_id.unwrap_or("-"); "ALERT: {message}");
+        let mut a = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
+        a.push_back(Alert {
+            at: Utc::now(),
+            show_id: show_id.map(str::to_string),
+            message,
+        });
+        while a.len() > MAX_ALERTS {
+            a.pop_front();
+        }
+    }
+
+    /// Start-up: sweep temp files a crash left, report rows whose files are missing, and
+    /// re-arm the spontaneous timer of any show that was in the room.
+    pub fn resume(self: &Arc<Self>) -> Result<(), store::Error> {
+        let swept = self.files.sweep_temp();
+        if swept > 0 {
+            log::warn!(files = swept; "removed {swept} half-written photo file(s) left by a crash");
+        }
+        let mut missing = Vec::new();
+        for p in self.store.all_photos()? {
+            if !photos::Variant::ALL
+                .iter()
+                .all(|v| self.files.path(&p.show_id, &p.name, *v).exists())
+            {
+                log::error!(photo = p.id.as_str(), show = p.show_id.as_str(); "photo files are missing on disk");
+                missing.push(p.id);
+            }
+        }
+        *self.missing_files.lock().unwrap_or_else(|p| p.into_inner()) = missing;
+        for (show, started) in self.store.awaiting_spontaneous()? {
+            log::info!(show = show.as_str(); "re-arming the spontaneous photo after a restart");
+            self.arm_spontaneous(&show, started);
+        }
+        Ok(())
+    }
+
+    /// Schedules the spontaneous photo at `started_at + spontaneous_offset_seconds` (at once
+    /// if that moment has passed while the daemon was down).
+    pub fn arm_spontaneous(self: &Arc<Self>, show_id: &str, started_at: DateTime<Utc>) {
+        let offset = chrono::Duration::seconds(i64::from(self.config.show.spontaneous_offset_seconds));
+        let wait = (started_at + offset - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let (me, show, stop) = (self.clone(), show_id.to_string(), self.stop.clone());
+        self.rt.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => return,
+            }
+            let _ = tokio::task::spawn_blocking(move || match me.take_spontaneous(&show) {
+                Ok(_) => {}
+                Err(TakeError::Refused(r)) => {
+                    log::info!(show = show.as_str(), reason = r.code; "spontaneous timer: nothing to do ({})", r.message);
+                }
+                Err(_) => {} // already alerted and logged
+            })
+            .await;
+        });
+    }
+
+    fn disk_check(&self) -> Result<(), TakeError> {
+        let floor = self.config.storage.min_free_bytes;
+        match crate::health::disk_space(&self.config.storage.data_dir) {
+            Ok((free, _)) if free < floor => Err(TakeError::DiskLow {
+                free_mb: free / (1024 * 1024),
+                floor_mb: floor / (1024 * 1024),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the show's spontaneous photo now (timer or trigger); once per show. A
+    /// failure after the bounded retries alerts the host and the show goes on.
+    pub fn take_spontaneous(&self, show_id: &str) -> Result<Photo, TakeError> {
+        let now = Utc::now();
+        self.disk_check().inspect_err(|e| {
+            self.alert(Some(show_id), format!("spontaneous photo not taken: {e}"));
+        })?;
+        self.store.claim_spontaneous(show_id, now)?;
+        let mut last = None;
+        for attempt in 1..=SPONTANEOUS_ATTEMPTS {
+            match self.shoot(show_id, PhotoKind::Spontaneous) {
+                Ok((p, _)) => {
+                    log::info!(show = show_id, photo = p.id.as_str(), attempt = attempt; "spontaneous photo taken");
+                    return Ok(p);
+                }
+                Err(TakeError::Camera(e @ (CameraError::StoreFull | CameraError::Failed(_)))) => {
+                    last = Some(TakeError::Camera(e));
+                    break; // retrying cannot help
+                }
+                Err(e @ TakeError::Camera(_)) => {
+                    log::warn!(show = show_id, attempt = attempt; "spontaneous photo attempt failed: {e}");
+                    last = Some(e);
+                }
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = last.expect("at least one attempt ran");
+        self.store.spontaneous_failed(show_id, Utc::now())?;
+        self.alert(Some(show_id), format!("the spontaneous photo failed: {e}"));
+        Err(e)
+    }
+
+    /// Takes a posed photo (countdown, shutter) and moves the show to review; from review
+    /// it is a retake that replaces the pending posed photo.
+    pub fn take_posed(&self, show_id: &str) -> Result<Photo, TakeError> {
+        let show = self.store.show(show_id)?;
+        crate::show::check_posed(show.status)?;
+        self.disk_check()?;
+        // The lights issue animates this; the shutter fires when it ends.
+        std::thread::sleep(Duration::from_secs(self.config.show.countdown_seconds.into()));
+        let (photo, replaced) = self.shoot(show_id, PhotoKind::Posed)?;
+        for r in replaced {
+            self.files.remove(&r.show_id, &r.name);
+        }
+        log::info!(show = show_id, photo = photo.id.as_str(); "posed photo taken");
+        Ok(photo)
+    }
+
+    /// Shutter → derivatives → files → row.
+    fn shoot(&self, show_id: &str, kind: PhotoKind) -> Result<(Photo, Vec<Photo>), TakeError> {
+        let shot = self.camera.capture_blocking()?;
+        let captured_at = Utc::now();
+        let d = photos::derive(&shot.jpeg)?;
+        let id = store::new_id("pho");
+        let name = format!("{show_id}-{}-{}", kind.as_str(), &id[4..]);
+        self.files.save(show_id, &name, &shot.jpeg, &d)?;
+        let new = NewPhoto {
+            id,
+            show_id: show_id.to_string(),
+            kind,
+            name: name.clone(),
+            captured_at,
+            width: d.original_size.0,
+            height: d.original_size.1,
+            bytes: shot.jpeg.len() as u64,
+        };
+        match self.store.add_photo(&new, Utc::now()) {
+            Ok(r) => {
+                log::info!(show = show_id, kind = kind.as_str(), took_ms = shot.took.as_millis() as u64,
+                    attempts = shot.attempts; "photo stored");
+                Ok(r)
+            }
+            Err(e) => {
+                self.files.remove(show_id, &name);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Discards a photo: the row, then its files.
+    pub fn delete_photo(&self, id: &str) -> Result<Photo, store::Error> {
+        let p = self.store.delete_photo(id, Utc::now())?;
+        self.files.remove(&p.show_id, &p.name);
+        Ok(p)
+    }
+}
