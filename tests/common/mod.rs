@@ -29,6 +29,11 @@ data_dir = "{}"
 min_free_mb = 1
 [camera]
 backend = "simulated"
+call_timeout_seconds = 2
+poll_seconds = 1
+[show]
+countdown_seconds = 0
+spontaneous_offset_seconds = 600
 [lights]
 backend = "simulated"
 pins = [17, 27, 22, 23]
@@ -51,6 +56,8 @@ lockout_seconds = 30
 pub struct Daemon {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The config text, for restarts.
+    config: String,
     /// Remote control of the simulated camera, to script faults.
     pub camera: cosmosd::camera::SimControl,
     agent: ureq::Agent,
@@ -92,6 +99,20 @@ impl Daemon {
     pub fn start_custom(edit: impl FnOnce(String) -> String) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let text = edit(config_text(&dir.path().join("data"), ""));
+        Daemon::start_in(dir, text)
+    }
+
+    /// Stops this daemon and starts a new one on the same data dir and config.
+    pub fn restart(mut self) -> Daemon {
+        self.stop_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::mem::replace(&mut self.dir, dir);
+        let text = self.config.clone();
+        drop(self);
+        Daemon::start_in(old, text)
+    }
+
+    fn start_in(dir: tempfile::TempDir, text: String) -> Daemon {
         let config = cosmosd::config::Config::from_toml_str(&text, dir.path()).unwrap();
         let listener = TcpListener::bind(config.server.listen).unwrap();
         static PHOTO: std::sync::OnceLock<std::sync::Arc<Vec<u8>>> = std::sync::OnceLock::new();
@@ -129,6 +150,7 @@ impl Daemon {
         Daemon {
             addr,
             dir,
+            config: text,
             camera,
             agent,
             stop: Some(stop_tx),
@@ -304,6 +326,48 @@ pub fn guest_body(name: &str, email: &str) -> Value {
 /// A start time `minutes` from now, RFC 3339.
 pub fn in_minutes(minutes: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::minutes(minutes)).to_rfc3339()
+}
+
+/// A host token and a show with `n` guests, started (running).
+pub fn running_show(d: &Daemon, n: usize) -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let host = d.login("host");
+    let ids: Vec<String> = (0..n)
+        .map(|_| {
+            let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            d.add_guest(&host, &format!("Guest {k}"), &format!("guest{k}@example.org"))
+        })
+        .collect();
+    let s = d.post("/api/shows", &host, &json!({"start_time": in_minutes(1), "guest_ids": ids}));
+    assert_eq!(s.status, 201, "{}", s.body);
+    let id = s.body["id"].as_str().unwrap().to_string();
+    let r = d.post(&format!("/api/shows/{id}/start"), &host, &Value::Null);
+    assert_eq!(r.status, 200, "{}", r.body);
+    (host, id)
+}
+
+/// The photo files on disk for a show, by file name.
+pub fn photo_files(d: &Daemon, show: &str) -> Vec<String> {
+    let dir = d.dir.path().join("data/photos").join(show);
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Raw bytes of a GET (for images).
+pub fn get_bytes(d: &Daemon, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+    let mut r = d
+        .agent
+        .get(&d.url(path))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let status = r.status().as_u16();
+    let bytes = r.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec().unwrap();
+    (status, ct, bytes)
 }
 
 pub fn raw_request(addr: SocketAddr, request: &[u8]) -> (u16, String) {
