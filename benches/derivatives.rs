@@ -21,7 +21,10 @@ fn main() {
         std::fs::write(out.join("email.jpg"), &d.email).unwrap();
         std::fs::write(out.join("preview.jpg"), &d.preview).unwrap();
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?");
+        let hwm = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or("VmHWM: ?");
         println!("{hwm}");
         return;
     }
@@ -57,7 +60,10 @@ fn run() {
         inproc.push(t.elapsed());
         assert_eq!(d.email_size, (1365, 2048));
     }
-    println!("cosmosd derive, in process:   median {:>7.1?} over {RUNS} runs", median(inproc));
+    println!(
+        "cosmosd derive, in process:   median {:>7.1?} over {RUNS} runs",
+        median(inproc)
+    );
 
     let me = std::env::current_exe().unwrap();
     let mut whole = Vec::new();
@@ -74,7 +80,10 @@ fn run() {
         assert!(out.status.success());
         hwm = String::from_utf8_lossy(&out.stdout).trim().to_string();
     }
-    println!("cosmosd derive, whole process: median {:>7.1?} over {RUNS} runs; peak memory {hwm}", median(whole));
+    println!(
+        "cosmosd derive, whole process: median {:>7.1?} over {RUNS} runs; peak memory {hwm}",
+        median(whole)
+    );
 
     let vips = Command::new("vipsthumbnail").arg("--vips-version").output();
     if vips.as_ref().map(|o| o.status.success()).unwrap_or(false) {

@@ -452,7 +452,10 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
             }
         };
         if r.port.is_some() && r.model.is_none() {
-            return Err(bad("camera.port", "give camera.model too (libgphoto2 opens a model on a port)"));
+            return Err(bad(
+                "camera.port",
+                "give camera.model too (libgphoto2 opens a model on a port)",
+            ));
         }
         for (key, v) in [("camera.model", &r.model), ("camera.port", &r.port)] {
             if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -464,9 +467,17 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
             model: r.model,
             port: r.port,
             call_timeout: Duration::from_secs(
-                in_range(r.call_timeout_seconds.unwrap_or(20), "camera.call_timeout_seconds", 1, 300)?.into(),
+                in_range(
+                    r.call_timeout_seconds.unwrap_or(20),
+                    "camera.call_timeout_seconds",
+                    1,
+                    300,
+                )?
+                .into(),
             ),
-            poll_interval: Duration::from_secs(in_range(r.poll_seconds.unwrap_or(5), "camera.poll_seconds", 1, 600)?.into()),
+            poll_interval: Duration::from_secs(
+                in_range(r.poll_seconds.unwrap_or(5), "camera.poll_seconds", 1, 600)?.into(),
+            ),
             busy_retries: in_range(r.busy_retries.unwrap_or(3), "camera.busy_retries", 0, 20)?,
         }
     };

@@ -34,7 +34,9 @@ impl Devices {
         let c = &config.camera;
         Devices {
             camera: match c.backend {
-                CameraBackend::Gphoto2 => Device::Gphoto(Gphoto::new(c.model.clone(), c.port.clone())),
+                CameraBackend::Gphoto2 => {
+                    Device::Gphoto(Gphoto::new(c.model.clone(), c.port.clone()))
+                }
                 CameraBackend::Simulated => Device::Simulated(Simulated::new(3000, 2000).0),
             },
         }

@@ -5,7 +5,25 @@
 //! Invariant kept by every caller: no guest name or email is ever logged — guests are
 //! named by their id.
 
-use log::LevelFilter;
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// tiny_http logs every ended accept thread at error level, including the routine idle
+/// timeout that the API renews from (and logs itself when it matters). Drop its records.
+struct Quiet<L>(L);
+
+impl<L: Log> Log for Quiet<L> {
+    fn enabled(&self, m: &Metadata<'_>) -> bool {
+        !m.target().starts_with("tiny_http") && self.0.enabled(m)
+    }
+    fn log(&self, r: &Record<'_>) {
+        if self.enabled(r.metadata()) {
+            self.0.log(r);
+        }
+    }
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
 
 pub fn init() {
     let level = std::env::var("COSMOSD_LOG")
@@ -15,7 +33,8 @@ pub fn init() {
     if systemd_journal_logger::connected_to_journal() {
         match systemd_journal_logger::JournalLog::new() {
             Ok(j) => {
-                if j.with_syslog_identifier("cosmosd".into()).install().is_ok() {
+                let j = Quiet(j.with_syslog_identifier("cosmosd".into()));
+                if log::set_boxed_logger(Box::new(j)).is_ok() {
                     log::set_max_level(level);
                     return;
                 }
@@ -23,8 +42,11 @@ pub fn init() {
             Err(e) => eprintln!("cosmosd: cannot reach the journal ({e}); logging to stderr"),
         }
     }
-    let _ = env_logger::Builder::new()
+    let logger = env_logger::Builder::new()
         .filter_level(level)
         .format_timestamp_millis()
-        .try_init();
+        .build();
+    if log::set_boxed_logger(Box::new(Quiet(logger))).is_ok() {
+        log::set_max_level(level);
+    }
 }

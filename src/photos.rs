@@ -122,16 +122,25 @@ struct Rgb {
 
 fn resize(src: &Rgb, w: u32, h: u32) -> Result<Rgb, PhotoError> {
     if (w, h) == (src.w, src.h) {
-        return Ok(Rgb { w, h, px: src.px.clone() });
+        return Ok(Rgb {
+            w,
+            h,
+            px: src.px.clone(),
+        });
     }
     let s = fr::images::ImageRef::new(src.w, src.h, &src.px, fr::PixelType::U8x3)
         .map_err(|e| PhotoError::Undecodable(e.to_string()))?;
     let mut d = fr::images::Image::new(w, h, fr::PixelType::U8x3);
-    let opts = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
+    let opts =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
     fr::Resizer::new()
         .resize(&s, &mut d, &opts)
         .map_err(|e| PhotoError::Undecodable(e.to_string()))?;
-    Ok(Rgb { w, h, px: d.into_vec() })
+    Ok(Rgb {
+        w,
+        h,
+        px: d.into_vec(),
+    })
 }
 
 /// Applies an EXIF orientation (rotation and/or mirror) to small, already-resized pixels.
@@ -159,8 +168,10 @@ fn orient(img: Rgb, orientation: u16) -> Rgb {
 
 fn encode(img: &Rgb, quality: i32) -> Result<Vec<u8>, PhotoError> {
     let mut c = turbojpeg::Compressor::new().map_err(|e| PhotoError::Undecodable(e.to_string()))?;
-    c.set_quality(quality).map_err(|e| PhotoError::Undecodable(e.to_string()))?;
-    c.set_subsamp(Subsamp::Sub2x2).map_err(|e| PhotoError::Undecodable(e.to_string()))?;
+    c.set_quality(quality)
+        .map_err(|e| PhotoError::Undecodable(e.to_string()))?;
+    c.set_subsamp(Subsamp::Sub2x2)
+        .map_err(|e| PhotoError::Undecodable(e.to_string()))?;
     c.compress_to_vec(Image {
         pixels: img.px.as_slice(),
         width: img.w as usize,
@@ -254,12 +265,20 @@ impl PhotoFiles {
     }
 
     pub fn path(&self, show_id: &str, name: &str, v: Variant) -> PathBuf {
-        self.root.join(show_id).join(format!("{name}{}", v.suffix()))
+        self.root
+            .join(show_id)
+            .join(format!("{name}{}", v.suffix()))
     }
 
     /// Writes the original and both derivatives, each atomically. On failure, whatever
     /// was written is removed again.
-    pub fn save(&self, show_id: &str, name: &str, original: &[u8], d: &Derivatives) -> Result<(), PhotoError> {
+    pub fn save(
+        &self,
+        show_id: &str,
+        name: &str,
+        original: &[u8],
+        d: &Derivatives,
+    ) -> Result<(), PhotoError> {
         let dir = self.root.join(show_id);
         if !dir.exists() {
             fs::create_dir_all(&dir).map_err(io_err)?;
@@ -299,7 +318,9 @@ impl PhotoFiles {
             return 0;
         };
         for show in shows.flatten() {
-            let Ok(files) = fs::read_dir(show.path()) else { continue };
+            let Ok(files) = fs::read_dir(show.path()) else {
+                continue;
+            };
             for f in files.flatten() {
                 let name = f.file_name();
                 if name.to_string_lossy().ends_with(".tmp") && fs::remove_file(f.path()).is_ok() {
@@ -314,7 +335,10 @@ impl PhotoFiles {
 /// temp file → write → fsync → rename → fsync the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     let result = (|| {
         let mut f = File::create(&tmp)?;
@@ -449,7 +473,10 @@ mod tests {
         assert_eq!(d.preview_size, (320, 480));
         for bytes in [&d.email, &d.preview] {
             assert!(!has_exif(bytes), "no EXIF in derivatives");
-            assert!(!bytes.windows(6).any(|w| w == b"SERIAL"), "no camera serial");
+            assert!(
+                !bytes.windows(6).any(|w| w == b"SERIAL"),
+                "no camera serial"
+            );
             let h = turbojpeg::read_header(bytes).unwrap();
             assert_eq!(h.subsamp, Subsamp::Sub2x2, "4:2:0");
         }
@@ -474,8 +501,16 @@ mod tests {
             }
             s / 64
         };
-        assert!(green(0, 0) < 80, "top-left was the dark bottom-left: {}", green(0, 0));
-        assert!(green(w - 8, 0) > 140, "top-right was the green top-left: {}", green(w - 8, 0));
+        assert!(
+            green(0, 0) < 80,
+            "top-left was the dark bottom-left: {}",
+            green(0, 0)
+        );
+        assert!(
+            green(w - 8, 0) > 140,
+            "top-right was the green top-left: {}",
+            green(w - 8, 0)
+        );
         let plain = derive(&test_pattern(600, 400, 1)).unwrap();
         assert_eq!(plain.preview_size, (480, 320));
     }
@@ -485,7 +520,10 @@ mod tests {
         let d = derive(&test_pattern(800, 600, 1)).unwrap();
         assert_eq!(d.email_size, (800, 600));
         assert_eq!(d.preview_size, (480, 360));
-        assert!(matches!(derive(b"not a jpeg"), Err(PhotoError::Undecodable(_))));
+        assert!(matches!(
+            derive(b"not a jpeg"),
+            Err(PhotoError::Undecodable(_))
+        ));
     }
 
     #[test]
@@ -501,7 +539,12 @@ mod tests {
     #[test]
     fn dct_scale_keeps_enough_pixels() {
         let f = dct_scale(6000, 4000, EMAIL_EDGE);
-        assert!(f.scale(6000) >= 2048 && f.scale(6000) < 4000, "{}/{}", f.num(), f.denom());
+        assert!(
+            f.scale(6000) >= 2048 && f.scale(6000) < 4000,
+            "{}/{}",
+            f.num(),
+            f.denom()
+        );
         assert_eq!(dct_scale(1000, 800, EMAIL_EDGE).denom(), 1);
     }
 
@@ -515,10 +558,17 @@ mod tests {
         for v in Variant::ALL {
             assert!(files.path("shw_1", "shw_1-posed-a", v).exists());
         }
-        assert_eq!(fs::read(files.path("shw_1", "shw_1-posed-a", Variant::Original)).unwrap(), jpeg);
+        assert_eq!(
+            fs::read(files.path("shw_1", "shw_1-posed-a", Variant::Original)).unwrap(),
+            jpeg
+        );
         fs::write(dir.path().join("photos/shw_1/.x.jpg.tmp"), b"half").unwrap();
         assert_eq!(files.sweep_temp(), 1);
         files.remove("shw_1", "shw_1-posed-a");
-        assert!(!files.path("shw_1", "shw_1-posed-a", Variant::Email).exists());
+        assert!(
+            !files
+                .path("shw_1", "shw_1-posed-a", Variant::Email)
+                .exists()
+        );
     }
 }

@@ -395,12 +395,18 @@ pub fn check_spontaneous(status: ShowStatus, sp: Spontaneous) -> Result<(), Refu
     if !matches!(status, ShowStatus::Running | ShowStatus::Posing) {
         return Err(Refusal::conflict(
             "show_not_running",
-            format!("the spontaneous photo is taken while the show runs; this show is {}", status.as_str()),
+            format!(
+                "the spontaneous photo is taken while the show runs; this show is {}",
+                status.as_str()
+            ),
         ));
     }
     match sp {
         Spontaneous::Pending | Spontaneous::Failed => Ok(()),
-        Spontaneous::Taking => Err(Refusal::conflict("spontaneous_in_progress", "the spontaneous photo is being taken")),
+        Spontaneous::Taking => Err(Refusal::conflict(
+            "spontaneous_in_progress",
+            "the spontaneous photo is being taken",
+        )),
         Spontaneous::Taken => Err(Refusal::conflict(
             "spontaneous_taken",
             "the spontaneous photo of this show was already taken; it cannot be repeated",
@@ -420,7 +426,10 @@ pub fn check_photo_editable(status: ShowStatus) -> Result<(), Refusal> {
     } else {
         Err(Refusal::conflict(
             "show_closed",
-            format!("the photos of a {} show can no longer change", status.as_str()),
+            format!(
+                "the photos of a {} show can no longer change",
+                status.as_str()
+            ),
         ))
     }
 }

@@ -98,11 +98,19 @@ impl Studio {
     }
 
     pub fn alerts(&self) -> Vec<Alert> {
-        self.alerts.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.alerts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     pub fn missing_files(&self) -> Vec<String> {
-        self.missing_files.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.missing_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn alert(&self, show_id: Option<&str>, message: String) {
@@ -146,8 +154,11 @@ impl Studio {
     /// Schedules the spontaneous photo at `started_at + spontaneous_offset_seconds` (at once
     /// if that moment has passed while the daemon was down).
     pub fn arm_spontaneous(self: &Arc<Self>, show_id: &str, started_at: DateTime<Utc>) {
-        let offset = chrono::Duration::seconds(i64::from(self.config.show.spontaneous_offset_seconds));
-        let wait = (started_at + offset - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let offset =
+            chrono::Duration::seconds(i64::from(self.config.show.spontaneous_offset_seconds));
+        let wait = (started_at + offset - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         let (me, show, stop) = (self.clone(), show_id.to_string(), self.stop.clone());
         self.rt.spawn(async move {
             tokio::select! {
@@ -218,7 +229,9 @@ impl Studio {
         crate::show::check_posed(show.status)?;
         self.disk_check()?;
         // The lights issue animates this; the shutter fires when it ends.
-        std::thread::sleep(Duration::from_secs(self.config.show.countdown_seconds.into()));
+        std::thread::sleep(Duration::from_secs(
+            self.config.show.countdown_seconds.into(),
+        ));
         let (photo, replaced) = self.shoot(show_id, PhotoKind::Posed)?;
         for r in replaced {
             self.files.remove(&r.show_id, &r.name);
@@ -231,10 +244,14 @@ impl Studio {
     fn shoot(&self, show_id: &str, kind: PhotoKind) -> Result<(Photo, Vec<Photo>), TakeError> {
         let shot = self.camera.capture_blocking()?;
         let captured_at = Utc::now();
+        let t = std::time::Instant::now();
         let d = photos::derive(&shot.jpeg)?;
+        let derive_ms = t.elapsed().as_millis() as u64;
         let id = store::new_id("pho");
         let name = format!("{show_id}-{}-{}", kind.as_str(), &id[4..]);
+        let t = std::time::Instant::now();
         self.files.save(show_id, &name, &shot.jpeg, &d)?;
+        let save_ms = t.elapsed().as_millis() as u64;
         let new = NewPhoto {
             id,
             show_id: show_id.to_string(),
@@ -247,8 +264,8 @@ impl Studio {
         };
         match self.store.add_photo(&new, Utc::now()) {
             Ok(r) => {
-                log::info!(show = show_id, kind = kind.as_str(), took_ms = shot.took.as_millis() as u64,
-                    attempts = shot.attempts; "photo stored");
+                log::info!(show = show_id, kind = kind.as_str(), capture_ms = shot.took.as_millis() as u64,
+                    derive_ms = derive_ms, save_ms = save_ms, attempts = shot.attempts; "photo stored");
                 Ok(r)
             }
             Err(e) => {

@@ -29,7 +29,11 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/shows/{id}/cancel", &["host"]),
     ("POST", "/api/shows/{id}/start", &["host"]),
     ("POST", "/api/shows/{id}/pose", &["host"]),
-    ("POST", "/api/shows/{id}/spontaneous", &["show_control", "host"]),
+    (
+        "POST",
+        "/api/shows/{id}/spontaneous",
+        &["show_control", "host"],
+    ),
     ("POST", "/api/shows/{id}/capture", &["host"]),
     ("GET", "/api/photos/{id}", &["host"]),
     ("GET", "/api/photos/{id}/preview", &["host"]),

@@ -233,3 +233,20 @@ fn the_server_keeps_accepting_after_idling_past_the_socket_timeout() {
         assert_eq!(s, 200, "{text}");
     }
 }
+
+#[test]
+fn a_busy_keep_alive_connection_survives_acceptor_renewals() {
+    // Regression: requests on a keep-alive connection opened before a renewal must still
+    // be answered long after it (they are queued on the old generation).
+    let d = Daemon::start_custom(|t| t.replace("io_timeout_seconds = 5", "io_timeout_seconds = 1"));
+    let token = d.login("host"); // the harness's agent keeps its connection alive
+    let until = std::time::Instant::now() + Duration::from_secs(6);
+    let mut n = 0;
+    while std::time::Instant::now() < until {
+        let r = d.get("/api/guests", &token);
+        assert_eq!(r.status, 200, "request {n}: {:?} {}", r.headers, r.body);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(n > 10);
+}

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::Reply;
-use crate::show::{Refusal, RefusalKind};
 use crate::camera::CameraError;
 use crate::photos::PhotoError;
+use crate::show::{Refusal, RefusalKind};
 use crate::store;
 use crate::studio::TakeError;
 
@@ -107,12 +107,16 @@ impl From<TakeError> for ApiError {
             TakeError::Refused(r) => r.into(),
             TakeError::Store(e) => e.into(),
             TakeError::DiskLow { .. } => ApiError::new(507, "disk_full", e.to_string()),
-            TakeError::Photo(PhotoError::DiskFull) => {
-                ApiError::new(507, "storage_full", "the box's disk is full; the photo was not kept")
-            }
-            TakeError::Photo(PhotoError::Undecodable(m)) => {
-                ApiError::new(503, "camera_failed", format!("the camera sent an unreadable photo: {m}"))
-            }
+            TakeError::Photo(PhotoError::DiskFull) => ApiError::new(
+                507,
+                "storage_full",
+                "the box's disk is full; the photo was not kept",
+            ),
+            TakeError::Photo(PhotoError::Undecodable(m)) => ApiError::new(
+                503,
+                "camera_failed",
+                format!("the camera sent an unreadable photo: {m}"),
+            ),
             TakeError::Photo(PhotoError::Io(err)) => {
                 log::error!("photo file error: {err}");
                 ApiError::internal()

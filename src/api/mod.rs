@@ -233,15 +233,21 @@ fn renew(shared: &Arc<Shared>, old: &Arc<tiny_http::Server>, err: std::io::Error
     };
     let retired = std::mem::replace(&mut *cur, next);
     drop(cur);
-    // Its connections end by themselves within the socket timeout; serve them until then.
-    let until = Instant::now() + shared.ctx.config.server.io_timeout * 2 + Duration::from_secs(1);
+    // Its keep-alive connections may still send requests. Each of them closes by itself
+    // once idle for `io_timeout`, so the old generation is done when no request has come
+    // for twice that (counted from the end of the last one this thread served).
+    let quiet = shared.ctx.config.server.io_timeout * 2 + Duration::from_secs(1);
     let me = shared.clone();
     let drain = std::thread::Builder::new()
         .name("http-drain".into())
         .spawn(move || {
-            while Instant::now() < until && !me.stopping.load(Ordering::SeqCst) {
+            let mut last = Instant::now();
+            while last.elapsed() < quiet && !me.stopping.load(Ordering::SeqCst) {
                 match retired.recv_timeout(POLL) {
-                    Ok(Some(rq)) => handle(&me.ctx, rq),
+                    Ok(Some(rq)) => {
+                        handle(&me.ctx, rq);
+                        last = Instant::now();
+                    }
                     Ok(None) => {}
                     Err(_) => break,
                 }

@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 use super::{ApiError, Call, Context, Reply};
 use crate::access::{self, Role};
 use crate::health;
+use crate::photos::Variant;
 use crate::show::{
     self, Element, Energy, GuestDraft, GuestStatus, Language, ScheduleRules, ShowAction,
 };
-use crate::photos::Variant;
 use crate::store::{Guest, Photo, Show, ShowDraft, ShowPatch};
 
 type Handler = fn(&Context, &Call) -> Result<Reply, ApiError>;
@@ -602,13 +602,20 @@ fn photo_file(ctx: &Context, call: &Call, v: Variant) -> Result<Reply, ApiError>
         Ok(bytes) => Ok(Reply::raw(200, "image/jpeg", bytes)),
         Err(e) => {
             log::error!(photo = p.id.as_str(); "photo file unreadable: {e}");
-            Err(ApiError::new(404, "photo_file_missing", "the photo's file is missing on the box"))
+            Err(ApiError::new(
+                404,
+                "photo_file_missing",
+                "the photo's file is missing on the box",
+            ))
         }
     }
 }
 
 fn approve_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
-    Ok(Reply::json(200, &photo_json(&ctx.store.approve_photo(id(call), call.now)?)))
+    Ok(Reply::json(
+        200,
+        &photo_json(&ctx.store.approve_photo(id(call), call.now)?),
+    ))
 }
 
 fn delete_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {

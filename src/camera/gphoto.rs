@@ -25,6 +25,11 @@ pub struct Gphoto {
     /// Configured port (`camera.port`).
     port: Option<String>,
     conn: Option<(Context, Camera)>,
+    /// The card was reported full. libgphoto2 turns a PTP "Store Full" answer into a
+    /// generic error (the reason only goes to the context's message), so while this is
+    /// set a generic shutter failure is reported as a full card; a successful capture or
+    /// a reconnect (card swapped) clears it.
+    card_full: bool,
 }
 
 fn map(e: gphoto2::Error) -> CameraError {
@@ -58,11 +63,17 @@ fn in_camera_ram(folder: &str) -> bool {
 
 impl Gphoto {
     pub fn new(model: Option<String>, port: Option<String>) -> Gphoto {
-        Gphoto { model, port, conn: None }
+        Gphoto {
+            model,
+            port,
+            conn: None,
+            card_full: false,
+        }
     }
 
     pub(super) async fn connect(&mut self) -> Result<CameraInfo, CameraError> {
         self.release();
+        self.card_full = false;
         let ctx = Context::new().map_err(map)?;
         let camera = match (&self.model, &self.port) {
             (Some(model), Some(port)) => {
@@ -78,7 +89,9 @@ impl Gphoto {
                     .await
                     .map_err(map)?
                     .find(|d| &d.model == model)
-                    .ok_or_else(|| CameraError::Disconnected(format!("no camera `{model}` on the USB bus")))?;
+                    .ok_or_else(|| {
+                        CameraError::Disconnected(format!("no camera `{model}` on the USB bus"))
+                    })?;
                 ctx.get_camera(&found).await
             }
             _ => ctx.autodetect_camera().await,
@@ -89,12 +102,12 @@ impl Gphoto {
         // Keep photos on the memory card where the body offers it (Canon: capturetarget).
         if let Ok(w) = camera.config_key::<RadioWidget>("capturetarget").await {
             let card = w.choices_iter().find(|c| c.to_lowercase().contains("card"));
-            if let Some(card) = card {
-                if w.choice() != card && w.set_choice(&card).is_ok() {
-                    if let Err(e) = camera.set_config(&w).await {
-                        log::warn!("could not set the capture target to the card: {e}");
-                    }
-                }
+            if let Some(card) = card
+                && w.choice() != card
+                && w.set_choice(&card).is_ok()
+                && let Err(e) = camera.set_config(&w).await
+            {
+                log::warn!("could not set the capture target to the card: {e}");
             }
             settings.push(("capturetarget".into(), w.choice()));
         }
@@ -108,7 +121,10 @@ impl Gphoto {
             }
             settings.push(("viewfinder".into(), "off".into()));
         }
-        if let Ok(w) = camera.config_key::<gphoto2::widget::TextWidget>("batterylevel").await {
+        if let Ok(w) = camera
+            .config_key::<gphoto2::widget::TextWidget>("batterylevel")
+            .await
+        {
             settings.push(("batterylevel".into(), w.value()));
         }
         let info = CameraInfo {
@@ -121,20 +137,48 @@ impl Gphoto {
     }
 
     pub(super) async fn capture(&mut self, wait: Duration) -> Result<Vec<u8>, CameraError> {
+        let r = self.capture_inner(wait).await;
+        match &r {
+            Ok(_) => self.card_full = false,
+            Err(CameraError::StoreFull) => self.card_full = true,
+            Err(_) => {}
+        }
+        r
+    }
+
+    async fn capture_inner(&mut self, wait: Duration) -> Result<Vec<u8>, CameraError> {
         let (ctx, camera) = self
             .conn
             .as_ref()
             .ok_or_else(|| CameraError::Disconnected("not connected".into()))?;
-        camera.trigger_capture().await.map_err(map)?;
+        if let Err(e) = camera.trigger_capture().await {
+            let e = map(e);
+            if matches!(e, CameraError::Failed(_))
+                && (self.card_full || no_free_images(camera).await)
+            {
+                return Err(CameraError::StoreFull);
+            }
+            return Err(e);
+        }
         let deadline = Instant::now() + wait;
         let (folder, name) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(CameraError::Failed("the camera made no new JPEG after the shutter".into()));
+                return Err(CameraError::Failed(
+                    "the camera made no new JPEG after the shutter".into(),
+                ));
             }
-            match camera.wait_event(left.min(Duration::from_secs(1))).await.map_err(map)? {
-                CameraEvent::NewFile(p) if is_jpeg(&p.name()) => break (p.folder().into_owned(), p.name().into_owned()),
-                CameraEvent::Unknown(s) if s.contains("400a") || s.to_lowercase().contains("store full") => {
+            match camera
+                .wait_event(left.min(Duration::from_secs(1)))
+                .await
+                .map_err(map)?
+            {
+                CameraEvent::NewFile(p) if is_jpeg(&p.name()) => {
+                    break (p.folder().into_owned(), p.name().into_owned());
+                }
+                CameraEvent::Unknown(s)
+                    if s.contains("400a") || s.to_lowercase().contains("store full") =>
+                {
                     return Err(CameraError::StoreFull);
                 }
                 _ => {}
@@ -142,10 +186,10 @@ impl Gphoto {
         };
         let file = camera.fs().download(&folder, &name).await.map_err(map)?;
         let data = file.get_data(ctx).await.map_err(map)?;
-        if in_camera_ram(&folder) {
-            if let Err(e) = camera.fs().delete_file(&folder, &name).await {
-                log::warn!(file = name.as_str(); "could not delete the photo from camera RAM: {e}");
-            }
+        if in_camera_ram(&folder)
+            && let Err(e) = camera.fs().delete_file(&folder, &name).await
+        {
+            log::warn!(file = name.as_str(); "could not delete the photo from camera RAM: {e}");
         }
         Ok(data.into_vec())
     }
@@ -166,6 +210,14 @@ impl Gphoto {
                 .name("gphoto2-release".into())
                 .spawn(move || drop(conn));
         }
+    }
+}
+
+/// Whether a storage of the camera reports room for no more pictures.
+async fn no_free_images(camera: &Camera) -> bool {
+    match camera.storages().await {
+        Ok(list) => list.iter().any(|s| s.free_images() == Some(0)),
+        Err(_) => false,
     }
 }
 

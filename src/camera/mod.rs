@@ -54,7 +54,10 @@ pub enum CameraError {
 impl CameraError {
     /// Whether the device should be considered gone after this error.
     fn is_disconnect(&self) -> bool {
-        matches!(self, CameraError::Disconnected(_) | CameraError::Claimed(_) | CameraError::Stuck(_))
+        matches!(
+            self,
+            CameraError::Disconnected(_) | CameraError::Claimed(_) | CameraError::Stuck(_)
+        )
     }
 }
 
@@ -181,8 +184,11 @@ impl CameraHandle {
             .send(Request::Capture(tx))
             .await
             .map_err(|_| CameraError::Disconnected("the camera task has stopped".into()))?;
-        rx.await
-            .unwrap_or_else(|_| Err(CameraError::Disconnected("the camera task has stopped".into())))
+        rx.await.unwrap_or_else(|_| {
+            Err(CameraError::Disconnected(
+                "the camera task has stopped".into(),
+            ))
+        })
     }
 
     /// Takes a photo from a plain thread (the HTTP workers). Never call on a tokio worker.
@@ -191,8 +197,11 @@ impl CameraHandle {
         self.tx
             .blocking_send(Request::Capture(tx))
             .map_err(|_| CameraError::Disconnected("the camera task has stopped".into()))?;
-        rx.blocking_recv()
-            .unwrap_or_else(|_| Err(CameraError::Disconnected("the camera task has stopped".into())))
+        rx.blocking_recv().unwrap_or_else(|_| {
+            Err(CameraError::Disconnected(
+                "the camera task has stopped".into(),
+            ))
+        })
     }
 
     pub fn state(&self) -> CameraState {
@@ -206,7 +215,11 @@ impl CameraHandle {
 }
 
 /// Starts the owner task on the current tokio runtime.
-pub fn spawn(device: Device, timing: Timing, stop: CancellationToken) -> (CameraHandle, tokio::task::JoinHandle<()>) {
+pub fn spawn(
+    device: Device,
+    timing: Timing,
+    stop: CancellationToken,
+) -> (CameraHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(8);
     let (state_tx, state_rx) = watch::channel(CameraState {
         backend: device.backend(),
@@ -226,7 +239,13 @@ pub fn spawn(device: Device, timing: Timing, stop: CancellationToken) -> (Camera
         next_try: Instant::now(),
     };
     let task = tokio::spawn(owner.run(rx, stop));
-    (CameraHandle { tx, state: state_rx }, task)
+    (
+        CameraHandle {
+            tx,
+            state: state_rx,
+        },
+        task,
+    )
 }
 
 struct Owner {
@@ -275,7 +294,12 @@ impl Owner {
     /// Runs one device call under the call timeout; an overrun is `Stuck`.
     async fn call<T>(
         &mut self,
-        f: impl for<'a> FnOnce(&'a mut Device, Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, CameraError>> + Send + 'a>>,
+        f: impl for<'a> FnOnce(
+            &'a mut Device,
+            Duration,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, CameraError>> + Send + 'a>,
+        >,
     ) -> Result<T, CameraError> {
         let limit = self.timing.call_timeout;
         match timeout(limit, f(&mut self.device, limit)).await {
@@ -305,7 +329,8 @@ impl Owner {
                 if first {
                     log_failure(&e);
                 }
-                self.state.send_modify(|s| s.last_error = Some(e.to_string()));
+                self.state
+                    .send_modify(|s| s.last_error = Some(e.to_string()));
                 self.next_try = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(self.timing.backoff_max);
                 false
@@ -429,11 +454,17 @@ mod tests {
         for _ in 0..4 {
             ctl.push(Fault::Busy);
         }
-        assert!(matches!(h.capture().await, Err(CameraError::Busy(_))), "bounded retries");
+        assert!(
+            matches!(h.capture().await, Err(CameraError::Busy(_))),
+            "bounded retries"
+        );
 
         ctl.push(Fault::Stuck(Duration::from_secs(60)));
         ctl.push(Fault::Stuck(Duration::from_secs(60)));
-        assert_eq!(h.capture().await.unwrap_err(), CameraError::Stuck(Duration::from_secs(2)));
+        assert_eq!(
+            h.capture().await.unwrap_err(),
+            CameraError::Stuck(Duration::from_secs(2))
+        );
         // reconnects by itself and works again
         connected(&h).await;
         assert!(h.capture().await.is_ok());
@@ -450,7 +481,10 @@ mod tests {
         ctl.unplug();
         let mut w = h.watch();
         w.wait_for(|s| !s.connected).await.unwrap();
-        assert!(matches!(h.capture().await, Err(CameraError::Disconnected(_))));
+        assert!(matches!(
+            h.capture().await,
+            Err(CameraError::Disconnected(_))
+        ));
         tokio::time::sleep(Duration::from_secs(5)).await;
         ctl.plug();
         connected(&h).await;

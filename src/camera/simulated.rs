@@ -86,10 +86,17 @@ impl Simulated {
     }
 
     fn plugged(&self) -> Result<(), CameraError> {
-        if self.script.lock().unwrap_or_else(|p| p.into_inner()).plugged {
+        if self
+            .script
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .plugged
+        {
             Ok(())
         } else {
-            Err(CameraError::Disconnected("no camera on the USB bus (simulated)".into()))
+            Err(CameraError::Disconnected(
+                "no camera on the USB bus (simulated)".into(),
+            ))
         }
     }
 
@@ -112,7 +119,9 @@ impl Simulated {
         match fault {
             Some(Fault::Busy) => return Err(CameraError::Busy("device busy (simulated)".into())),
             Some(Fault::Disconnect) => {
-                return Err(CameraError::Disconnected("USB link reset during capture (simulated)".into()));
+                return Err(CameraError::Disconnected(
+                    "USB link reset during capture (simulated)".into(),
+                ));
             }
             Some(Fault::Stuck(d)) => tokio::time::sleep(d).await,
             Some(Fault::StoreFull) => return Err(CameraError::StoreFull),

@@ -619,7 +619,9 @@ impl Store {
     /// Every photo row, for the start-up file check.
     pub fn all_photos(&self) -> Result<Vec<Photo>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(&format!("SELECT {PHOTO_COLUMNS} FROM photos ORDER BY captured_at"))?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {PHOTO_COLUMNS} FROM photos ORDER BY captured_at"
+            ))?;
             let rows = st.query_map([], photo_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })

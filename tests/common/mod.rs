@@ -116,7 +116,8 @@ impl Daemon {
         let config = cosmosd::config::Config::from_toml_str(&text, dir.path()).unwrap();
         let listener = TcpListener::bind(config.server.listen).unwrap();
         static PHOTO: std::sync::OnceLock<std::sync::Arc<Vec<u8>>> = std::sync::OnceLock::new();
-        let photo = PHOTO.get_or_init(|| std::sync::Arc::new(cosmosd::photos::test_pattern(3000, 2000, 6)));
+        let photo =
+            PHOTO.get_or_init(|| std::sync::Arc::new(cosmosd::photos::test_pattern(3000, 2000, 6)));
         let (sim, camera) = cosmosd::camera::Simulated::with_photo(photo.clone());
         let devices = cosmosd::daemon::Devices {
             camera: cosmosd::camera::Device::Simulated(sim),
@@ -142,11 +143,7 @@ impl Daemon {
         let addr = ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("daemon did not become ready");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+        let agent = agent();
         Daemon {
             addr,
             dir,
@@ -168,21 +165,7 @@ impl Daemon {
 
     /// Sends a request; `body` is sent as JSON.
     pub fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
-        let url = self.url(path);
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let resp = match (method, body) {
-            ("GET", _) => with_auth(self.agent.get(&url), &auth).call(),
-            ("DELETE", _) => with_auth(self.agent.delete(&url), &auth).call(),
-            ("POST", b) => with_auth(self.agent.post(&url), &auth)
-                .header("Content-Type", "application/json")
-                .send(b.map(|b| b.to_string()).unwrap_or_default()),
-            ("PATCH", b) => with_auth(self.agent.patch(&url), &auth)
-                .header("Content-Type", "application/json")
-                .send(b.map(|b| b.to_string()).unwrap_or_default()),
-            (m, _) => panic!("unsupported method {m}"),
-        }
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        into_resp(resp)
+        http(&self.agent, self.addr, method, path, token, body)
     }
 
     pub fn get(&self, path: &str, token: &str) -> Resp {
@@ -284,6 +267,119 @@ impl Drop for Daemon {
     }
 }
 
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// One real HTTP request.
+pub fn http(
+    agent: &ureq::Agent,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Resp {
+    let url = format!("http://{addr}{path}");
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let resp = match (method, body) {
+        ("GET", _) => with_auth(agent.get(&url), &auth).call(),
+        ("DELETE", _) => with_auth(agent.delete(&url), &auth).call(),
+        ("POST", b) => with_auth(agent.post(&url), &auth)
+            .header("Content-Type", "application/json")
+            .send(b.map(|b| b.to_string()).unwrap_or_default()),
+        ("PATCH", b) => with_auth(agent.patch(&url), &auth)
+            .header("Content-Type", "application/json")
+            .send(b.map(|b| b.to_string()).unwrap_or_default()),
+        (m, _) => panic!("unsupported method {m}"),
+    }
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    into_resp(resp)
+}
+
+/// `cosmosd run` as a separate process (for real libgphoto2, whose driver is chosen by
+/// the environment, and for crash tests), with the address it logged.
+pub struct Process {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub agent: ureq::Agent,
+}
+
+impl Process {
+    pub fn spawn(config: &std::path::Path, env: &[(&str, &str)]) -> Process {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cosmosd"));
+        cmd.arg("run").arg("--config").arg(config);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in stderr.lines().map_while(Result::ok) {
+                if std::env::var_os("COSMOSD_TEST_LOG").is_some() {
+                    eprintln!("[daemon] {line}");
+                }
+                if let Some(rest) = line.split("ready on http://").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("daemon did not start")
+            .parse()
+            .unwrap();
+        Process {
+            child,
+            addr,
+            agent: agent(),
+        }
+    }
+
+    pub fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+        http(&self.agent, self.addr, method, path, token, body)
+    }
+
+    pub fn login(&self, role: &str, pin: &str) -> String {
+        let r = self.req(
+            "POST",
+            "/api/session",
+            None,
+            Some(&json!({"role": role, "pin": pin})),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+
+    /// SIGTERM and wait; true when it exited cleanly.
+    pub fn stop(mut self) -> bool {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn with_auth<B>(rb: ureq::RequestBuilder<B>, auth: &Option<String>) -> ureq::RequestBuilder<B> {
     match auth {
         Some(a) => rb.header("Authorization", a),
@@ -335,10 +431,18 @@ pub fn running_show(d: &Daemon, n: usize) -> (String, String) {
     let ids: Vec<String> = (0..n)
         .map(|_| {
             let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            d.add_guest(&host, &format!("Guest {k}"), &format!("guest{k}@example.org"))
+            d.add_guest(
+                &host,
+                &format!("Guest {k}"),
+                &format!("guest{k}@example.org"),
+            )
         })
         .collect();
-    let s = d.post("/api/shows", &host, &json!({"start_time": in_minutes(1), "guest_ids": ids}));
+    let s = d.post(
+        "/api/shows",
+        &host,
+        &json!({"start_time": in_minutes(1), "guest_ids": ids}),
+    );
     assert_eq!(s.status, 201, "{}", s.body);
     let id = s.body["id"].as_str().unwrap().to_string();
     let r = d.post(&format!("/api/shows/{id}/start"), &host, &Value::Null);
@@ -350,7 +454,11 @@ pub fn running_show(d: &Daemon, n: usize) -> (String, String) {
 pub fn photo_files(d: &Daemon, show: &str) -> Vec<String> {
     let dir = d.dir.path().join("data/photos").join(show);
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -364,9 +472,18 @@ pub fn get_bytes(d: &Daemon, path: &str, token: &str) -> (u16, String, Vec<u8>) 
         .header("Authorization", &format!("Bearer {token}"))
         .call()
         .unwrap();
-    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let status = r.status().as_u16();
-    let bytes = r.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec().unwrap();
+    let bytes = r
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .unwrap();
     (status, ct, bytes)
 }
 

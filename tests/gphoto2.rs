@@ -1,0 +1,223 @@
+//! The real camera path: cosmosd's gphoto2 backend over the system libgphoto2, against
+//! libgphoto2's own virtual PTP camera (built by scripts/vcamera.sh from the Debian
+//! source of the installed library). Each test runs the daemon as its own process: the
+//! port driver is picked by the environment (IOLIBS), and the virtual camera counts its
+//! shots per process.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{HOST_PIN, Process, in_minutes};
+use serde_json::{Value, json};
+
+fn iolibs() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/vcamera/iolibs");
+    assert!(
+        dir.join("vusb.so").exists(),
+        "the virtual camera is not built: run `bash scripts/vcamera.sh` (scripts/test.sh does)"
+    );
+    dir
+}
+
+fn start(dir: &tempfile::TempDir) -> Process {
+    let text = common::config_text(&dir.path().join("data"), "").replace(
+        "[camera]\nbackend = \"simulated\"\ncall_timeout_seconds = 2",
+        "[camera]\nbackend = \"gphoto2\"\nmodel = \"USB PTP Class Camera\"\nport = \"usb:001,001\"\ncall_timeout_seconds = 20",
+    );
+    assert!(text.contains("gphoto2"));
+    let config = dir.path().join("cosmos.toml");
+    std::fs::write(&config, text).unwrap();
+    let iolibs = iolibs();
+    Process::spawn(&config, &[("IOLIBS", iolibs.to_str().unwrap())])
+}
+
+fn wait_connected(p: &Process) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let h = p.req("GET", "/api/health", None, None).body;
+        if h["camera"]["state"] == "connected" {
+            return h;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the virtual camera never connected: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn running_show(p: &Process, host: &str) -> String {
+    let g = p.req(
+        "POST",
+        "/api/guests",
+        Some(host),
+        Some(&common::guest_body(
+            "Ana",
+            &format!("ana{}@example.org", std::process::id()),
+        )),
+    );
+    assert_eq!(g.status, 201, "{}", g.body);
+    let s = p.req(
+        "POST",
+        "/api/shows",
+        Some(host),
+        Some(&json!({"start_time": in_minutes(1), "guest_ids": [g.body["id"]]})),
+    );
+    let id = s.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        p.req("POST", &format!("/api/shows/{id}/start"), Some(host), None)
+            .status,
+        200
+    );
+    id
+}
+
+fn image_size(p: &Process, host: &str, path: &str) -> (u32, u32) {
+    let mut r = p
+        .agent
+        .get(&format!("http://{}{}", p.addr, path))
+        .header("Authorization", &format!("Bearer {host}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let bytes = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    let img = image::load_from_memory(&bytes).unwrap();
+    (img.width(), img.height())
+}
+
+#[test]
+fn a_full_show_over_real_libgphoto2_and_many_captures_in_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(&dir);
+    let h = wait_connected(&p);
+    assert_eq!(h["camera"]["backend"], "gphoto2");
+    assert_eq!(h["camera"]["port"], "usb:001,001", "{h}");
+    let host = p.login("host", HOST_PIN);
+    let id = running_show(&p, &host);
+
+    let sp = p.req(
+        "POST",
+        &format!("/api/shows/{id}/spontaneous"),
+        Some(&host),
+        None,
+    );
+    assert_eq!(sp.status, 201, "{}", sp.body);
+    assert_eq!(
+        p.req("POST", &format!("/api/shows/{id}/pose"), Some(&host), None)
+            .status,
+        200
+    );
+    let posed = p.req(
+        "POST",
+        &format!("/api/shows/{id}/capture"),
+        Some(&host),
+        None,
+    );
+    assert_eq!(posed.status, 201, "{}", posed.body);
+    for photo in [&sp.body, &posed.body] {
+        let pid = photo["id"].as_str().unwrap();
+        // the virtual camera shoots the 3000x2000 pattern with EXIF orientation 6
+        assert_eq!(
+            image_size(&p, &host, &format!("/api/photos/{pid}/email")),
+            (1365, 2048)
+        );
+        assert_eq!(
+            image_size(&p, &host, &format!("/api/photos/{pid}/preview")),
+            (320, 480)
+        );
+        assert_eq!(
+            image_size(&p, &host, &format!("/api/photos/{pid}/original")),
+            (3000, 2000)
+        );
+    }
+    // many captures in a row (retakes)
+    let t = Instant::now();
+    for i in 0..20 {
+        let r = p.req(
+            "POST",
+            &format!("/api/shows/{id}/capture"),
+            Some(&host),
+            None,
+        );
+        assert_eq!(r.status, 201, "capture {i}: {} {:?}", r.body, r.headers);
+    }
+    eprintln!("20 captures over the virtual camera in {:.1?}", t.elapsed());
+    let s = p
+        .req("GET", &format!("/api/shows/{id}"), Some(&host), None)
+        .body;
+    assert_eq!(
+        s["photos"].as_array().unwrap().len(),
+        2,
+        "retakes replace the pending posed photo"
+    );
+    let h = p.req("GET", "/api/health", None, None).body;
+    assert!(h["camera"]["captures"].as_u64().unwrap() >= 22, "{h}");
+    assert!(p.stop(), "clean stop");
+}
+
+#[test]
+fn a_full_memory_card_is_a_clear_error_and_the_daemon_keeps_serving() {
+    // The virtual camera declares its store full after a few dozen pictures per process
+    // (26 with libgphoto2 2.5.30).
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(&dir);
+    wait_connected(&p);
+    let host = p.login("host", HOST_PIN);
+    let id = running_show(&p, &host);
+    assert_eq!(
+        p.req("POST", &format!("/api/shows/{id}/pose"), Some(&host), None)
+            .status,
+        200
+    );
+    let mut full = None;
+    for i in 0..70 {
+        let r = p.req(
+            "POST",
+            &format!("/api/shows/{id}/capture"),
+            Some(&host),
+            None,
+        );
+        match r.status {
+            201 => continue,
+            _ => {
+                full = Some((i, r));
+                break;
+            }
+        }
+    }
+    let (i, r) = full.expect("the virtual camera never reported its card full");
+    assert!(i >= 20, "full after {i} captures");
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "camera_card_full"),
+        "{}",
+        r.body
+    );
+    // and again: still a clear answer, never a 5xx other than 503
+    let r = p.req(
+        "POST",
+        &format!("/api/shows/{id}/capture"),
+        Some(&host),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "camera_card_full"),
+        "{}",
+        r.body
+    );
+    assert_eq!(p.req("GET", "/api/health", None, None).status, 200);
+    assert_eq!(
+        p.req("GET", &format!("/api/shows/{id}"), Some(&host), None)
+            .status,
+        200
+    );
+    assert!(p.stop());
+}
