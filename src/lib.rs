@@ -23,6 +23,7 @@ pub mod demo;
 pub mod health;
 pub mod logging;
 pub mod photos;
+pub mod selftest;
 pub mod show;
 pub mod store;
 pub mod studio;

@@ -34,6 +34,11 @@ enum Command {
         #[arg(value_name = "PATH")]
         path: PathBuf,
     },
+    /// Hardware checks for the technician (stop the service first).
+    Selftest {
+        #[command(subcommand)]
+        what: Selftest,
+    },
     /// Run with the embedded default: simulated camera and lights, mail to files, data in a
     /// local folder, made-up PINs (printed). No hardware and no config file needed.
     Demo {
@@ -43,6 +48,18 @@ enum Command {
         /// Address to listen on (overrides the demo config's `server.listen`).
         #[arg(long)]
         listen: Option<SocketAddr>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Selftest {
+    /// Detect the camera, print model and settings, take one photo, print timings.
+    Camera {
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+        /// Also write the photo and its derivatives into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -77,6 +94,13 @@ fn run() -> anyhow::Result<()> {
             logging::init();
             let config = Config::load(&config)?;
             serve(config, |_| {})
+        }
+        Command::Selftest {
+            what: Selftest::Camera { config, out },
+        } => {
+            logging::init();
+            let config = Config::load(&config)?;
+            cosmosd::selftest::camera(&config, out.as_deref())
         }
         Command::Demo { dir, listen } => {
             logging::init();

@@ -221,3 +221,38 @@ fn a_full_memory_card_is_a_clear_error_and_the_daemon_keeps_serving() {
     );
     assert!(p.stop());
 }
+
+#[test]
+fn the_camera_selftest_reports_model_settings_and_timings() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::config_text(&dir.path().join("data"), "").replace(
+        "[camera]\nbackend = \"simulated\"",
+        "[camera]\nbackend = \"gphoto2\"\nmodel = \"USB PTP Class Camera\"\nport = \"usb:001,001\"",
+    );
+    let config = dir.path().join("cosmos.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cosmosd"))
+        .args(["selftest", "camera", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.path().join("shots"))
+        .env("IOLIBS", iolibs())
+        .env("COSMOSD_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "USB PTP Class Camera on usb:001,001",
+        "capturetarget",
+        "email 1365x2048",
+        "camera selftest passed",
+    ] {
+        assert!(text.contains(want), "{want} in:\n{text}");
+    }
+    assert!(dir.path().join("shots/selftest.preview.jpg").exists());
+}
