@@ -383,3 +383,23 @@ fn photos_of_a_closed_show_cannot_change_and_bad_ids_are_404() {
     assert_eq!(get_bytes(&d, "/api/photos/pho_nope/preview", &host).0, 404);
     assert_eq!(post(&d, "/api/shows/shw_nope/capture", &host).status, 404);
 }
+
+#[test]
+fn a_restart_sweeps_half_written_files_and_reports_missing_ones() {
+    let d = Daemon::start();
+    let (host, id) = running_show(&d, 1);
+    let p = post(&d, &format!("/api/shows/{id}/spontaneous"), &host);
+    let pid = p.body["id"].as_str().unwrap().to_string();
+    let stem = p.body["file"].as_str().unwrap().trim_end_matches(".jpg").to_string();
+    let dir = d.dir.path().join("data/photos").join(&id);
+    // a crash mid-write leaves a temp file; a lost file leaves a row without it
+    std::fs::write(dir.join(format!(".{stem}.email.jpg.tmp")), b"half a jpeg").unwrap();
+    std::fs::remove_file(dir.join(format!("{stem}.preview.jpg"))).unwrap();
+    let d = d.restart();
+    let names = photo_files(&d, &id);
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    let h = d.req("GET", "/api/health", None, None).body;
+    assert_eq!(h["photos"]["missing_files"][0], pid.as_str(), "{h}");
+    let r = get_bytes(&d, &format!("/api/photos/{pid}/preview"), &host);
+    assert_eq!(r.0, 404);
+}
