@@ -80,6 +80,8 @@ pub struct LightsConfig {
     pub pins: Vec<u8>,
     /// Relay boards are often active-low: a low pin lights the marker.
     pub active_low: bool,
+    /// Posing markers steady, or in a slow pulse.
+    pub posing: crate::lights::PosingStyle,
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +237,7 @@ struct RawLights {
     backend: Option<String>,
     pins: Option<Vec<i64>>,
     active_low: Option<bool>,
+    posing: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -500,6 +503,16 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
             backend,
             pins: pins.into_iter().map(|p| p as u8).collect(),
             active_low: r.active_low.unwrap_or(false),
+            posing: match r.posing.as_deref().unwrap_or("steady") {
+                "steady" => crate::lights::PosingStyle::Steady,
+                "pulse" => crate::lights::PosingStyle::Pulse,
+                other => {
+                    return Err(bad(
+                        "lights.posing",
+                        format!("`{other}` is not one of \"steady\", \"pulse\""),
+                    ));
+                }
+            },
         }
     };
 

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::access::Throttle;
 use crate::api;
 use crate::camera::{self, Device, Gphoto, Simulated};
-use crate::config::{CameraBackend, Config};
+use crate::config::{CameraBackend, Config, LightsBackend};
+use crate::lights;
 use crate::store::Store;
 use crate::studio::Studio;
 
@@ -25,21 +26,32 @@ pub const DB_FILE: &str = "cosmos.db";
 /// simulated devices' remote controls to script faults).
 pub struct Devices {
     pub camera: Device,
+    pub lights: lights::Device,
 }
 
 impl Devices {
     /// Builds the configured backends. The simulated camera makes its test photo here,
-    /// so call this before the runtime is busy.
-    pub fn from_config(config: &Config) -> Devices {
+    /// so call this before the runtime is busy. Fails when the GPIO cannot be opened (off
+    /// a Pi), naming `lights.backend`.
+    pub fn from_config(config: &Config) -> Result<Devices, lights::LightsError> {
         let c = &config.camera;
-        Devices {
+        let l = &config.lights;
+        Ok(Devices {
             camera: match c.backend {
                 CameraBackend::Gphoto2 => {
                     Device::Gphoto(Gphoto::new(c.model.clone(), c.port.clone()))
                 }
                 CameraBackend::Simulated => Device::Simulated(Simulated::new(3000, 2000).0),
             },
-        }
+            lights: match l.backend {
+                LightsBackend::Rppal => {
+                    lights::Device::Gpio(lights::gpio::Gpio::open(&l.pins, l.active_low)?)
+                }
+                LightsBackend::Simulated => {
+                    lights::Device::Simulated(lights::Simulated::new(l.pins.len()).0)
+                }
+            },
+        })
     }
 }
 
@@ -76,10 +88,12 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let (camera, camera_task) = camera::spawn(devices.camera, camera_timing(&config), stop.clone());
+    let (lights, lights_task) = lights::spawn(devices.lights, config.lights.posing, stop.clone());
     let studio = Arc::new(Studio::new(
         config.clone(),
         store.clone(),
         camera,
+        lights,
         tokio::runtime::Handle::current(),
         stop.clone(),
     ));
@@ -114,6 +128,7 @@ pub async fn run(
         .context("the HTTP server panicked while stopping")?;
     stop.cancel();
     let _ = camera_task.await;
+    let _ = lights_task.await;
     log::info!("stopped");
     Ok(())
 }

@@ -4,15 +4,15 @@
 //! Checked for real: the database answers, the data disk has more free space than
 //! `storage.min_free_mb`, the camera is connected (with model, since when, last error),
 //! photo rows whose files went missing, and the host's alerts (a failed spontaneous
-//! photo). Lights and mail report their configured backend with state `not_built`:
-//! their drivers come with their own issues, and until then they do not count.
+//! photo), and what the floor lights show. Mail reports its configured transport with state
+//! `not_built`: it comes with its own issue, and until then it does not count.
 
 use std::path::Path;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::config::{Config, LightsBackend, MailTransport};
+use crate::config::{Config, MailTransport};
 use crate::store::Store;
 use crate::studio::Studio;
 
@@ -66,10 +66,7 @@ pub fn report(config: &Config, store: &Store, studio: &Studio, started: Instant)
         .map(|a| json!({"at": a.at.to_rfc3339(), "show_id": a.show_id, "message": a.message}))
         .collect();
     let missing = studio.missing_files();
-    let lights = match config.lights.backend {
-        LightsBackend::Rppal => "rppal",
-        LightsBackend::Simulated => "simulated",
-    };
+    let lights = studio.lights().state();
     let mail = match config.mail.transport {
         MailTransport::Smtp => "smtp",
         MailTransport::File => "file",
@@ -83,7 +80,13 @@ pub fn report(config: &Config, store: &Store, studio: &Studio, started: Instant)
         "camera": camera,
         "alerts": alerts,
         "photos": {"missing_files": missing},
-        "lights": {"backend": lights, "state": "not_built", "markers": config.lights.pins.len()},
+        "lights": {
+            "backend": lights.backend,
+            "state": "ok",
+            "program": lights.program,
+            "on": lights.on,
+            "pins": config.lights.pins,
+        },
         "mail": {"transport": mail, "state": "not_built"},
     })
 }

@@ -21,6 +21,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod health;
+pub mod lights;
 pub mod logging;
 pub mod photos;
 pub mod selftest;

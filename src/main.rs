@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         what: Selftest,
     },
+    /// Turn every floor marker off (the service's stop hook: a crash also ends dark).
+    LightsOff {
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+    },
     /// Run with the embedded default: simulated camera and lights, mail to files, data in a
     /// local folder, made-up PINs (printed). No hardware and no config file needed.
     Demo {
@@ -60,6 +65,11 @@ enum Selftest {
         /// Also write the photo and its derivatives into this folder.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// Chase each floor marker in turn on the configured pins.
+    Lights {
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
     },
 }
 
@@ -93,7 +103,19 @@ fn run() -> anyhow::Result<()> {
         Command::Run { config } => {
             logging::init();
             let config = Config::load(&config)?;
+            lights_off_on_panic(&config);
             serve(config, |_| {})
+        }
+        Command::LightsOff { config } => {
+            let config = Config::load(&config)?;
+            cosmosd::selftest::lights_off(&config)
+        }
+        Command::Selftest {
+            what: Selftest::Lights { config },
+        } => {
+            logging::init();
+            let config = Config::load(&config)?;
+            cosmosd::selftest::lights(&config)
         }
         Command::Selftest {
             what: Selftest::Camera { config, out },
@@ -130,6 +152,19 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
+/// A panic anywhere turns the floor markers off before the usual report: the lights are
+/// never left on by accident.
+fn lights_off_on_panic(config: &Config) {
+    let lights = config.lights.clone();
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if lights.backend == cosmosd::config::LightsBackend::Rppal {
+            let _ = cosmosd::lights::gpio::force_off(&lights.pins, lights.active_low);
+        }
+        default(info);
+    }));
+}
+
 /// Binds the configured address and runs the daemon until SIGTERM or Ctrl-C.
 fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.server.listen)
@@ -139,7 +174,7 @@ fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
         .thread_name("cosmosd-rt")
         .build()
         .context("starting the async runtime")?;
-    let devices = daemon::Devices::from_config(&config);
+    let devices = daemon::Devices::from_config(&config)?;
     rt.block_on(async {
         let shutdown = shutdown_signal()?;
         daemon::run(config, devices, listener, shutdown, ready).await

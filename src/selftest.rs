@@ -1,5 +1,5 @@
-//! `cosmosd selftest …`: hardware checks a technician runs by hand on the box, with the
-//! daemon stopped (they use the same devices).
+//! `cosmosd selftest …` and `cosmosd lights-off`: hardware checks and the stop hook a
+//! technician runs on the box, with the daemon stopped (they use the same devices).
 
 use std::time::{Duration, Instant};
 
@@ -8,12 +8,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::camera;
 use crate::config::Config;
-use crate::daemon::{Devices, camera_timing};
+use crate::daemon::camera_timing;
 
 /// Detects the configured camera, reports model and settings, takes one photo, makes its
 /// derivatives, and prints the timings. Writes the photo to `out` when given.
 pub fn camera(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let devices = Devices::from_config(config);
+    let camera_device = match config.camera.backend {
+        crate::config::CameraBackend::Gphoto2 => camera::Device::Gphoto(camera::Gphoto::new(
+            config.camera.model.clone(),
+            config.camera.port.clone(),
+        )),
+        crate::config::CameraBackend::Simulated => {
+            camera::Device::Simulated(camera::Simulated::new(3000, 2000).0)
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -22,7 +30,7 @@ pub fn camera(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<
     let stop = CancellationToken::new();
     let t0 = Instant::now();
     let (handle, task) =
-        rt.block_on(async { camera::spawn(devices.camera, camera_timing(config), stop.clone()) });
+        rt.block_on(async { camera::spawn(camera_device, camera_timing(config), stop.clone()) });
     println!("camera backend: {}", handle.state().backend);
     let state = rt.block_on(async {
         let mut w = handle.watch();
@@ -80,5 +88,67 @@ pub fn camera(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<
     stop.cancel();
     let _ = rt.block_on(task);
     println!("camera selftest passed");
+    Ok(())
+}
+
+/// Chases each marker in turn on the configured pins, then turns them off.
+pub fn lights(config: &Config) -> anyhow::Result<()> {
+    use crate::lights::{self, Program};
+    let l = &config.lights;
+    let (device, log) = match l.backend {
+        crate::config::LightsBackend::Rppal => (
+            lights::Device::Gpio(lights::gpio::Gpio::open(&l.pins, l.active_low)?),
+            None,
+        ),
+        crate::config::LightsBackend::Simulated => {
+            let (d, log) = lights::Simulated::new(l.pins.len());
+            (lights::Device::Simulated(d), Some(log))
+        }
+    };
+    println!(
+        "lights backend: {} on BCM pins {:?} (active {})",
+        device.backend(),
+        l.pins,
+        if l.active_low { "low" } else { "high" }
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let stop = CancellationToken::new();
+        let (h, task) = lights::spawn(device, l.posing, stop.clone());
+        for (i, pin) in l.pins.iter().enumerate() {
+            println!("  marker {} (GPIO {pin})", i + 1);
+        }
+        h.run(Program::Selftest);
+        let mut w = h.state.clone();
+        // the chase ends by switching to off
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            let _ = w.wait_for(|s| s.program == "selftest").await;
+            let _ = w.wait_for(|s| s.program == "off").await;
+        })
+        .await;
+        stop.cancel();
+        let _ = task.await;
+    });
+    if let Some(log) = log {
+        println!("simulated: {} light changes recorded", log.changes().len());
+    }
+    println!("lights selftest done: each marker should have lit in turn, then all, then none");
+    Ok(())
+}
+
+/// Forces every configured pin to its off level.
+pub fn lights_off(config: &Config) -> anyhow::Result<()> {
+    let l = &config.lights;
+    match l.backend {
+        crate::config::LightsBackend::Rppal => {
+            crate::lights::gpio::force_off(&l.pins, l.active_low)?;
+            println!("floor markers off (BCM pins {:?})", l.pins);
+        }
+        crate::config::LightsBackend::Simulated => {
+            println!("simulated lights: nothing to turn off")
+        }
+    }
     Ok(())
 }

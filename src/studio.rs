@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::camera::{CameraError, CameraHandle};
 use crate::config::Config;
+use crate::lights::{LightsHandle, Program};
 use crate::photos::{self, PhotoError, PhotoFiles};
 use crate::show::{PhotoKind, Refusal};
 use crate::store::{self, NewPhoto, Photo, Store};
@@ -60,6 +61,7 @@ pub struct Studio {
     config: Arc<Config>,
     store: Arc<Store>,
     camera: CameraHandle,
+    lights: LightsHandle,
     files: PhotoFiles,
     /// To arm timers from HTTP threads.
     rt: tokio::runtime::Handle,
@@ -74,6 +76,7 @@ impl Studio {
         config: Arc<Config>,
         store: Arc<Store>,
         camera: CameraHandle,
+        lights: LightsHandle,
         rt: tokio::runtime::Handle,
         stop: CancellationToken,
     ) -> Studio {
@@ -82,6 +85,7 @@ impl Studio {
             config,
             store,
             camera,
+            lights,
             rt,
             stop,
             alerts: Mutex::new(VecDeque::new()),
@@ -91,6 +95,27 @@ impl Studio {
 
     pub fn camera(&self) -> &CameraHandle {
         &self.camera
+    }
+
+    pub fn lights(&self) -> &LightsHandle {
+        &self.lights
+    }
+
+    /// The show's markers: marker i for guest i.
+    fn markers(show: &store::Show) -> Vec<usize> {
+        show.guests.iter().map(|g| g.marker as usize).collect()
+    }
+
+    /// The lights that go with a show's new status (pose, cancel, finish).
+    pub fn show_changed(&self, show: &store::Show) {
+        use crate::show::ShowStatus as S;
+        match show.status {
+            S::Posing => self.lights.run(Program::Posing {
+                markers: Self::markers(show),
+            }),
+            S::Cancelled | S::Completed => self.lights.run(Program::Off),
+            S::Scheduled | S::Running | S::Review => {}
+        }
     }
 
     pub fn files(&self) -> &PhotoFiles {
@@ -228,11 +253,31 @@ impl Studio {
         let show = self.store.show(show_id)?;
         crate::show::check_posed(show.status)?;
         self.disk_check()?;
-        // The lights issue animates this; the shutter fires when it ends.
-        std::thread::sleep(Duration::from_secs(
-            self.config.show.countdown_seconds.into(),
-        ));
-        let (photo, replaced) = self.shoot(show_id, PhotoKind::Posed)?;
+        let markers = Self::markers(&show);
+        // The shutter fires when the light countdown ends; an interrupted countdown (the
+        // show was cancelled meanwhile) fires nothing.
+        let length = Duration::from_secs(self.config.show.countdown_seconds.into());
+        if self
+            .lights
+            .countdown(markers.clone(), length)
+            .blocking_recv()
+            .is_err()
+        {
+            return Err(TakeError::Refused(Refusal::conflict(
+                "countdown_interrupted",
+                "the countdown was interrupted (the show changed meanwhile)",
+            )));
+        }
+        let (photo, replaced) = match self.shoot(show_id, PhotoKind::Posed) {
+            Ok(r) => {
+                self.lights.run(Program::Captured { markers });
+                r
+            }
+            Err(e) => {
+                self.lights.run(Program::Error { markers });
+                return Err(e);
+            }
+        };
         for r in replaced {
             self.files.remove(&r.show_id, &r.name);
         }

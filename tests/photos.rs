@@ -390,7 +390,11 @@ fn a_restart_sweeps_half_written_files_and_reports_missing_ones() {
     let (host, id) = running_show(&d, 1);
     let p = post(&d, &format!("/api/shows/{id}/spontaneous"), &host);
     let pid = p.body["id"].as_str().unwrap().to_string();
-    let stem = p.body["file"].as_str().unwrap().trim_end_matches(".jpg").to_string();
+    let stem = p.body["file"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches(".jpg")
+        .to_string();
     let dir = d.dir.path().join("data/photos").join(&id);
     // a crash mid-write leaves a temp file; a lost file leaves a row without it
     std::fs::write(dir.join(format!(".{stem}.email.jpg.tmp")), b"half a jpeg").unwrap();

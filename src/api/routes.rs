@@ -577,6 +577,7 @@ fn act(ctx: &Context, call: &Call, action: ShowAction) -> Result<Reply, ApiError
     if let (ShowAction::Start, Some(started)) = (action, s.started_at) {
         ctx.studio.arm_spontaneous(&s.id, started);
     }
+    ctx.studio.show_changed(&s);
     log::info!(show = s.id.as_str(), action = action.as_str(), status = s.status.as_str(); "show {}", s.status.as_str());
     Ok(Reply::json(200, &show_json(&s)))
 }

@@ -28,6 +28,8 @@ struct Script {
     faults: VecDeque<Fault>,
     plugged: bool,
     captures: u64,
+    /// When each shutter release happened.
+    shutters: Vec<tokio::time::Instant>,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -53,6 +55,10 @@ impl SimControl {
     pub fn captures(&self) -> u64 {
         self.lock().captures
     }
+    /// When each shutter release happened (tokio's clock, like the simulated lights).
+    pub fn shutter_times(&self) -> Vec<tokio::time::Instant> {
+        self.lock().shutters.clone()
+    }
 }
 
 pub struct Simulated {
@@ -75,6 +81,7 @@ impl Simulated {
             faults: VecDeque::new(),
             plugged: true,
             captures: 0,
+            shutters: Vec::new(),
         }));
         (
             Simulated {
@@ -114,6 +121,7 @@ impl Simulated {
         let fault = {
             let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
             s.captures += 1;
+            s.shutters.push(tokio::time::Instant::now());
             s.faults.pop_front()
         };
         match fault {

@@ -60,6 +60,8 @@ pub struct Daemon {
     config: String,
     /// Remote control of the simulated camera, to script faults.
     pub camera: cosmosd::camera::SimControl,
+    /// What the simulated floor markers did.
+    pub lights: cosmosd::lights::SimLights,
     agent: ureq::Agent,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
@@ -119,8 +121,10 @@ impl Daemon {
         let photo =
             PHOTO.get_or_init(|| std::sync::Arc::new(cosmosd::photos::test_pattern(3000, 2000, 6)));
         let (sim, camera) = cosmosd::camera::Simulated::with_photo(photo.clone());
+        let (lights_dev, lights) = cosmosd::lights::Simulated::new(config.lights.pins.len());
         let devices = cosmosd::daemon::Devices {
             camera: cosmosd::camera::Device::Simulated(sim),
+            lights: cosmosd::lights::Device::Simulated(lights_dev),
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -149,6 +153,7 @@ impl Daemon {
             dir,
             config: text,
             camera,
+            lights,
             agent,
             stop: Some(stop_tx),
             thread: Some(thread),
