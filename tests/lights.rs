@@ -183,3 +183,28 @@ fn selftest_lights_and_lights_off_work_on_the_simulated_backend() {
         .unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn the_number_of_pins_caps_the_show_size() {
+    let d = Daemon::start_custom(|t| t.replace("pins = [17, 27, 22, 23]", "pins = [5, 6]"));
+    let host = d.login("host");
+    let ids: Vec<String> = (0..3)
+        .map(|i| d.add_guest(&host, "G", &format!("cap{i}@example.org")))
+        .collect();
+    let r = d.post(
+        "/api/shows",
+        &host,
+        &serde_json::json!({"start_time": common::in_minutes(5), "guest_ids": ids}),
+    );
+    assert_eq!((r.status, r.code()), (422, "too_many_guests"), "{}", r.body);
+    let r = d.post(
+        "/api/shows",
+        &host,
+        &serde_json::json!({"start_time": common::in_minutes(5), "guest_ids": &ids[..2]}),
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        d.req("GET", "/api/health", None, None).body["lights"]["pins"],
+        serde_json::json!([5, 6])
+    );
+}
