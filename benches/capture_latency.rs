@@ -15,18 +15,9 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return; // `cargo test --all-targets` builds this but has nothing to run
     }
-    let iolibs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/vcamera/iolibs");
-    assert!(
-        iolibs.join("vusb.so").exists(),
-        "run scripts/vcamera.sh first"
-    );
+    let iolibs = common::vcamera_iolibs();
     let dir = tempfile::tempdir().unwrap();
-    let text = common::config_text(&dir.path().join("data"), "").replace(
-        "[camera]\nbackend = \"simulated\"",
-        "[camera]\nbackend = \"gphoto2\"\nmodel = \"USB PTP Class Camera\"\nport = \"usb:001,001\"",
-    );
-    let config = dir.path().join("cosmos.toml");
-    std::fs::write(&config, text).unwrap();
+    let config = common::write_config(dir.path(), common::with_vcamera);
     let p = common::Process::spawn(&config, &[("IOLIBS", iolibs.to_str().unwrap())]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while p.req("GET", "/api/health", None, None).body["camera"]["state"] != "connected" {

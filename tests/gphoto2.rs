@@ -13,24 +13,12 @@ use common::{HOST_PIN, Process, in_minutes};
 use serde_json::{Value, json};
 
 fn iolibs() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/vcamera/iolibs");
-    assert!(
-        dir.join("vusb.so").exists(),
-        "the virtual camera is not built: run `bash scripts/vcamera.sh` (scripts/test.sh does)"
-    );
-    dir
+    common::vcamera_iolibs()
 }
 
 fn start(dir: &tempfile::TempDir) -> Process {
-    let text = common::config_text(&dir.path().join("data"), "").replace(
-        "[camera]\nbackend = \"simulated\"\ncall_timeout_seconds = 2",
-        "[camera]\nbackend = \"gphoto2\"\nmodel = \"USB PTP Class Camera\"\nport = \"usb:001,001\"\ncall_timeout_seconds = 20",
-    );
-    assert!(text.contains("gphoto2"));
-    let config = dir.path().join("cosmos.toml");
-    std::fs::write(&config, text).unwrap();
-    let iolibs = iolibs();
-    Process::spawn(&config, &[("IOLIBS", iolibs.to_str().unwrap())])
+    let config = common::write_config(dir.path(), common::with_vcamera);
+    Process::spawn(&config, &[("IOLIBS", iolibs().to_str().unwrap())])
 }
 
 fn wait_connected(p: &Process) -> Value {
@@ -225,12 +213,7 @@ fn a_full_memory_card_is_a_clear_error_and_the_daemon_keeps_serving() {
 #[test]
 fn the_camera_selftest_reports_model_settings_and_timings() {
     let dir = tempfile::tempdir().unwrap();
-    let text = common::config_text(&dir.path().join("data"), "").replace(
-        "[camera]\nbackend = \"simulated\"",
-        "[camera]\nbackend = \"gphoto2\"\nmodel = \"USB PTP Class Camera\"\nport = \"usb:001,001\"",
-    );
-    let config = dir.path().join("cosmos.toml");
-    std::fs::write(&config, text).unwrap();
+    let config = common::write_config(dir.path(), common::with_vcamera);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cosmosd"))
         .args(["selftest", "camera", "--config"])
         .arg(&config)

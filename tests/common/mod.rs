@@ -189,14 +189,7 @@ impl Daemon {
             "show_control" => SHOW_CONTROL_TOKEN,
             r => panic!("unknown role {r}"),
         };
-        let r = self.req(
-            "POST",
-            "/api/session",
-            None,
-            Some(&json!({"role": role, "pin": pin})),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        r.body["token"].as_str().unwrap().to_string()
+        login(&self.agent, self.addr, role, pin)
     }
 
     /// Registers a guest through the kiosk route; returns its id.
@@ -270,6 +263,47 @@ impl Drop for Daemon {
             r.expect("daemon exited with an error");
         }
     }
+}
+
+/// Logs in with `role`'s PIN and returns the token.
+pub fn login(agent: &ureq::Agent, addr: SocketAddr, role: &str, pin: &str) -> String {
+    let r = http(
+        agent,
+        addr,
+        "POST",
+        "/api/session",
+        None,
+        Some(&json!({"role": role, "pin": pin})),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["token"].as_str().unwrap().to_string()
+}
+
+/// Writes the standard config, rewritten by `edit`, to `dir/cosmos.toml`.
+pub fn write_config(dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let path = dir.join("cosmos.toml");
+    std::fs::write(&path, edit(config_text(&dir.join("data"), ""))).unwrap();
+    path
+}
+
+/// Rewrites a config to use libgphoto2's virtual PTP camera.
+pub fn with_vcamera(text: String) -> String {
+    let out = text.replace(
+        "[camera]\nbackend = \"simulated\"\ncall_timeout_seconds = 2",
+        "[camera]\nbackend = \"gphoto2\"\nmodel = \"USB PTP Class Camera\"\nport = \"usb:001,001\"\ncall_timeout_seconds = 20",
+    );
+    assert!(out.contains("gphoto2"));
+    out
+}
+
+/// Where scripts/vcamera.sh put the virtual camera's port driver (IOLIBS).
+pub fn vcamera_iolibs() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/vcamera/iolibs");
+    assert!(
+        dir.join("vusb.so").exists(),
+        "the virtual camera is not built: run `bash scripts/vcamera.sh` (scripts/test.sh does)"
+    );
+    dir
 }
 
 pub fn agent() -> ureq::Agent {
@@ -359,14 +393,7 @@ impl Process {
     }
 
     pub fn login(&self, role: &str, pin: &str) -> String {
-        let r = self.req(
-            "POST",
-            "/api/session",
-            None,
-            Some(&json!({"role": role, "pin": pin})),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        r.body["token"].as_str().unwrap().to_string()
+        login(&self.agent, self.addr, role, pin)
     }
 
     /// SIGTERM and wait; true when it exited cleanly.
