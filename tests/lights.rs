@@ -134,12 +134,12 @@ fn off_a_pi_the_rppal_backend_refuses_to_start_with_the_key_to_change() {
         return; // on a real Pi this would drive the pins
     }
     let dir = tempfile::tempdir().unwrap();
-    let text = common::config_text(&dir.path().join("data"), "").replace(
-        "[lights]\nbackend = \"simulated\"",
-        "[lights]\nbackend = \"rppal\"",
-    );
-    let config = dir.path().join("cosmos.toml");
-    std::fs::write(&config, text).unwrap();
+    let config = common::write_config(dir.path(), |t| {
+        t.replace(
+            "[lights]\nbackend = \"simulated\"",
+            "[lights]\nbackend = \"rppal\"",
+        )
+    });
     for args in [
         vec!["run", "--config"],
         vec!["lights-off", "--config"],
@@ -163,8 +163,7 @@ fn off_a_pi_the_rppal_backend_refuses_to_start_with_the_key_to_change() {
 #[test]
 fn selftest_lights_and_lights_off_work_on_the_simulated_backend() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("cosmos.toml");
-    std::fs::write(&config, common::config_text(&dir.path().join("data"), "")).unwrap();
+    let config = common::write_config(dir.path(), |t| t);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cosmosd"))
         .args(["selftest", "lights", "--config"])
         .arg(&config)
