@@ -4,7 +4,8 @@
 //! Invariants:
 //! - a file is visible under its final name only once it is complete and on disk
 //!   (temp file, fsync, rename, fsync of the folder), so a power cut leaves either the
-//!   whole photo or nothing plus a `.tmp` that the start-up sweep removes;
+//!   whole photo or nothing plus a `.tmp` that the start-up sweep removes (with any file
+//!   that no database row names);
 //! - derivatives carry no EXIF (camera serials and GPS never reach a guest's inbox), are
 //!   4:2:0, and are already rotated upright;
 //! - the pipeline decodes the camera JPEG *already downscaled* (libjpeg-turbo DCT
@@ -311,24 +312,39 @@ impl PhotoFiles {
         let _ = sync_dir(&self.root.join(show_id));
     }
 
-    /// Removes temp files a crash left behind; returns how many.
-    pub fn sweep_temp(&self) -> usize {
-        let mut n = 0;
+    /// Start-up sweep: removes temp files a crash left behind, and photo files no row
+    /// names (a crash between writing the files and recording the row). Returns
+    /// (temp files, orphan files) removed. Run it before anything can capture.
+    pub fn sweep(&self, known: &std::collections::HashSet<String>) -> (usize, usize) {
+        let (mut temps, mut orphans) = (0, 0);
         let Ok(shows) = fs::read_dir(&self.root) else {
-            return 0;
+            return (0, 0);
         };
         for show in shows.flatten() {
             let Ok(files) = fs::read_dir(show.path()) else {
                 continue;
             };
             for f in files.flatten() {
-                let name = f.file_name();
-                if name.to_string_lossy().ends_with(".tmp") && fs::remove_file(f.path()).is_ok() {
-                    n += 1;
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".tmp") {
+                    if fs::remove_file(f.path()).is_ok() {
+                        temps += 1;
+                    }
+                    continue;
+                }
+                let stem = Variant::ALL
+                    .iter()
+                    .rev() // the longer suffixes first
+                    .find_map(|v| name.strip_suffix(v.suffix()));
+                if let Some(stem) = stem
+                    && !known.contains(stem)
+                    && fs::remove_file(f.path()).is_ok()
+                {
+                    orphans += 1;
                 }
             }
         }
-        n
+        (temps, orphans)
     }
 }
 
@@ -563,7 +579,19 @@ mod tests {
             jpeg
         );
         fs::write(dir.path().join("photos/shw_1/.x.jpg.tmp"), b"half").unwrap();
-        assert_eq!(files.sweep_temp(), 1);
+        fs::write(
+            dir.path().join("photos/shw_1/shw_1-posed-b.email.jpg"),
+            b"orphan",
+        )
+        .unwrap();
+        let known = std::collections::HashSet::from(["shw_1-posed-a".to_string()]);
+        assert_eq!(files.sweep(&known), (1, 1));
+        for v in Variant::ALL {
+            assert!(
+                files.path("shw_1", "shw_1-posed-a", v).exists(),
+                "known files stay"
+            );
+        }
         files.remove("shw_1", "shw_1-posed-a");
         assert!(
             !files

@@ -154,12 +154,15 @@ impl Studio {
     /// Start-up: sweep temp files a crash left, report rows whose files are missing, and
     /// re-arm the spontaneous timer of any show that was in the room.
     pub fn resume(self: &Arc<Self>) -> Result<(), store::Error> {
-        let swept = self.files.sweep_temp();
-        if swept > 0 {
-            log::warn!(files = swept; "removed {swept} half-written photo file(s) left by a crash");
+        let rows = self.store.all_photos()?;
+        let known = rows.iter().map(|p| p.name.clone()).collect();
+        let (temps, orphans) = self.files.sweep(&known);
+        if temps + orphans > 0 {
+            log::warn!(temp_files = temps, orphan_files = orphans;
+                "removed photo files a crash left behind ({temps} half-written, {orphans} never recorded)");
         }
         let mut missing = Vec::new();
-        for p in self.store.all_photos()? {
+        for p in rows {
             if !photos::Variant::ALL
                 .iter()
                 .all(|v| self.files.path(&p.show_id, &p.name, *v).exists())

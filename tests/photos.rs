@@ -399,9 +399,16 @@ fn a_restart_sweeps_half_written_files_and_reports_missing_ones() {
     // a crash mid-write leaves a temp file; a lost file leaves a row without it
     std::fs::write(dir.join(format!(".{stem}.email.jpg.tmp")), b"half a jpeg").unwrap();
     std::fs::remove_file(dir.join(format!("{stem}.preview.jpg"))).unwrap();
+    // files written but never recorded (a crash before the row): orphans
+    std::fs::write(dir.join(format!("{id}-posed-orphan.jpg")), b"x").unwrap();
     let d = d.restart();
     let names = photo_files(&d, &id);
-    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".tmp") && !n.contains("orphan")),
+        "{names:?}"
+    );
     let h = d.req("GET", "/api/health", None, None).body;
     assert_eq!(h["photos"]["missing_files"][0], pid.as_str(), "{h}");
     let r = get_bytes(&d, &format!("/api/photos/{pid}/preview"), &host);
