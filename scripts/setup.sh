@@ -7,9 +7,10 @@ set -euo pipefail
 # turbojpeg crate); libgphoto2-dev and libclang-dev (bindgen) are the camera library.
 want=(gcc g++ libc6-dev pkg-config cmake nasm libgphoto2-dev libclang-dev)
 # The tests also build the virtual camera from source (dpkg-dev for `apt-get source`),
-# compare against libvips, and use the gphoto2 CLI in the camera selftest docs.
+# compare against libvips, use the gphoto2 CLI in the camera selftest docs, and run a
+# real SMTP server (aiosmtpd, under Debian's /usr/bin/python3) for the mail tests.
 if [[ "${1:-}" == "--test" ]]; then
-  want+=(dpkg-dev libltdl-dev libexif-dev libvips-tools gphoto2)
+  want+=(dpkg-dev libltdl-dev libexif-dev libvips-tools gphoto2 python3-aiosmtpd)
 fi
 
 missing=()

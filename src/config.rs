@@ -109,8 +109,19 @@ pub enum MailTls {
 #[derive(Debug, Clone)]
 pub struct MailConfig {
     pub transport: MailTransport,
+    /// `Name <address>` the guests see as the sender.
     pub from: String,
     pub smtp: Option<SmtpConfig>,
+    /// The venue's edited templates; `None` = the defaults built into the binary.
+    pub templates_dir: Option<PathBuf>,
+    /// First wait after a temporary failure; doubles per attempt (with jitter).
+    pub retry_initial: Duration,
+    /// Cap of that wait, so a message is retried at least this often.
+    pub retry_max: Duration,
+    /// After this long in the queue a message stops being retried and is marked failed.
+    pub queue_lifetime: Duration,
+    /// Messages sent over one SMTP connection before it is closed.
+    pub batch_size: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +131,11 @@ pub struct SmtpConfig {
     pub tls: MailTls,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// Bound on every SMTP stage (connect, TLS, each command, the data transfer).
+    pub timeout: Duration,
+    /// An extra trusted root (PEM) for a relay with a private CA; the system's roots
+    /// are trusted as well.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +276,13 @@ struct RawMail {
     username: Option<String>,
     password: Option<String>,
     password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    timeout_seconds: Option<u32>,
+    templates_dir: Option<PathBuf>,
+    retry_initial_seconds: Option<u32>,
+    retry_max_seconds: Option<u32>,
+    queue_lifetime_hours: Option<u32>,
+    batch_size: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -576,7 +599,7 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
         let smtp = match transport {
             MailTransport::File => None,
             MailTransport::Smtp => {
-                let host = required(r.smtp_host, "mail.smtp_host")?;
+                let host = required(r.smtp_host.clone(), "mail.smtp_host")?;
                 if host.trim().is_empty() {
                     return Err(bad("mail.smtp_host", "must not be empty"));
                 }
@@ -604,19 +627,96 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
                         "give both `username` and `password_file`, or neither",
                     ));
                 }
+                let ca_file = match r.ca_file.clone() {
+                    None => None,
+                    Some(f) => {
+                        let path = resolve(base, f);
+                        if !path.is_file() {
+                            return Err(bad(
+                                "mail.ca_file",
+                                format!("{} is not a readable file", path.display()),
+                            ));
+                        }
+                        Some(path)
+                    }
+                };
                 Some(SmtpConfig {
                     host,
                     port,
                     tls,
                     username: r.username,
                     password,
+                    timeout: Duration::from_secs(
+                        in_range(
+                            r.timeout_seconds.unwrap_or(30),
+                            "mail.timeout_seconds",
+                            1,
+                            600,
+                        )?
+                        .into(),
+                    ),
+                    ca_file,
                 })
             }
         };
+        if transport == MailTransport::File {
+            for (set, key) in [
+                (r.smtp_host.is_some(), "mail.smtp_host"),
+                (r.ca_file.is_some(), "mail.ca_file"),
+                (r.timeout_seconds.is_some(), "mail.timeout_seconds"),
+            ] {
+                if set {
+                    return Err(bad(key, "only applies to `transport = \"smtp\"`"));
+                }
+            }
+        }
+        let templates_dir = match r.templates_dir {
+            None => None,
+            Some(d) => {
+                let path = resolve(base, d);
+                if !path.is_dir() {
+                    return Err(bad(
+                        "mail.templates_dir",
+                        format!("{} is not a folder", path.display()),
+                    ));
+                }
+                Some(path)
+            }
+        };
+        let retry_initial = in_range(
+            r.retry_initial_seconds.unwrap_or(30),
+            "mail.retry_initial_seconds",
+            1,
+            86_400,
+        )?;
+        let retry_max = in_range(
+            r.retry_max_seconds.unwrap_or(1800),
+            "mail.retry_max_seconds",
+            1,
+            86_400,
+        )?;
+        if retry_max < retry_initial {
+            return Err(bad(
+                "mail.retry_max_seconds",
+                format!("must not be less than mail.retry_initial_seconds ({retry_initial})"),
+            ));
+        }
         MailConfig {
             transport,
             from,
             smtp,
+            templates_dir,
+            retry_initial: Duration::from_secs(retry_initial.into()),
+            retry_max: Duration::from_secs(retry_max.into()),
+            queue_lifetime: Duration::from_secs(
+                u64::from(in_range(
+                    r.queue_lifetime_hours.unwrap_or(168),
+                    "mail.queue_lifetime_hours",
+                    1,
+                    24 * 90,
+                )?) * 3600,
+            ),
+            batch_size: in_range(r.batch_size.unwrap_or(50), "mail.batch_size", 1, 1000)?,
         }
     };
 

@@ -16,6 +16,7 @@ use crate::api;
 use crate::camera::{self, Device, Gphoto, Simulated};
 use crate::config::{CameraBackend, Config, LightsBackend};
 use crate::lights;
+use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::studio::Studio;
 
@@ -105,8 +106,13 @@ pub async fn run(
             .context("resuming the show timeline")?;
     }
 
+    let outbox =
+        Outbox::new(config.clone(), store.clone()).context("loading the mail templates")?;
+    let sender = outbox.start().context("starting the outbox sender")?;
+
     let ctx = Arc::new(api::Context {
         studio,
+        outbox: outbox.clone(),
         throttle: Mutex::new(Throttle::new(
             config.auth.max_failed_logins,
             config.auth.lockout,
@@ -127,6 +133,8 @@ pub async fn run(
         .await
         .context("the HTTP server panicked while stopping")?;
     stop.cancel();
+    outbox.stop();
+    let _ = tokio::task::spawn_blocking(move || sender.join()).await;
     let _ = camera_task.await;
     let _ = lights_task.await;
     log::info!("stopped");

@@ -4,8 +4,9 @@
 //! Checked for real: the database answers, the data disk has more free space than
 //! `storage.min_free_mb`, the camera is connected (with model, since when, last error),
 //! photo rows whose files went missing, and the host's alerts (a failed spontaneous
-//! photo), and what the floor lights show. Mail reports its configured transport with state
-//! `not_built`: it comes with its own issue, and until then it does not count.
+//! photo), what the floor lights show, and the mail: the uplink's state and the queue's
+//! depth. An uplink that is down does not make the box "degraded": queueing until it is
+//! back is the outbox's job, and the host sees the mail block.
 
 use std::path::Path;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::config::{Config, MailTransport};
+use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::studio::Studio;
 
@@ -22,7 +24,13 @@ pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
     Ok((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize))
 }
 
-pub fn report(config: &Config, store: &Store, studio: &Studio, started: Instant) -> Value {
+pub fn report(
+    config: &Config,
+    store: &Store,
+    studio: &Studio,
+    outbox: &Outbox,
+    started: Instant,
+) -> Value {
     let db = match store.check() {
         Ok(()) => json!({"state": "ok"}),
         Err(e) => {
@@ -67,9 +75,29 @@ pub fn report(config: &Config, store: &Store, studio: &Studio, started: Instant)
         .collect();
     let missing = studio.missing_files();
     let lights = studio.lights().state();
-    let mail = match config.mail.transport {
-        MailTransport::Smtp => "smtp",
-        MailTransport::File => "file",
+    let mail = {
+        let u = outbox.uplink();
+        let mut m = json!({
+            "transport": match config.mail.transport {
+                MailTransport::Smtp => "smtp",
+                MailTransport::File => "file",
+            },
+            // The uplink: up, down (with why and the next try) or unknown (nothing sent yet).
+            "state": u.state.as_str(),
+            "since": u.since.to_rfc3339(),
+            "last_error": u.last_error,
+            "next_try_at": u.next_try.map(|t| t.to_rfc3339()),
+        });
+        match outbox.counts() {
+            Ok(c) => {
+                m["queued"] = json!(c.queued);
+                m["failed"] = json!(c.failed);
+                m["sent"] = json!(c.sent);
+                m["oldest_queued_at"] = json!(c.oldest_queued.map(|t| t.to_rfc3339()));
+            }
+            Err(e) => log::error!("health: counting the outbox failed: {e}"),
+        }
+        m
     };
     json!({
         "status": if db_ok && disk_ok && cam.connected { "ok" } else { "degraded" },
@@ -87,6 +115,6 @@ pub fn report(config: &Config, store: &Store, studio: &Studio, started: Instant)
             "on": lights.on,
             "pins": config.lights.pins,
         },
-        "mail": {"transport": mail, "state": "not_built"},
+        "mail": mail,
     })
 }

@@ -23,6 +23,7 @@ pub mod demo;
 pub mod health;
 pub mod lights;
 pub mod logging;
+pub mod outbox;
 pub mod photos;
 pub mod selftest;
 pub mod show;

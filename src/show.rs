@@ -116,6 +116,11 @@ choice_enum!(
     PhotoState { Pending = "pending", Approved = "approved" }
 );
 choice_enum!(
+    /// A queued message is sent (accepted by the relay) or failed (refused for good, or
+    /// its queue lifetime ended); a failed one may be queued again by the host.
+    MailStatus { Queued = "queued", Sent = "sent", Failed = "failed" }
+);
+choice_enum!(
     /// The spontaneous photo of a show: pending → taking → taken, or failed.
     Spontaneous { Pending = "pending", Taking = "taking", Taken = "taken", Failed = "failed" }
 );
@@ -431,6 +436,34 @@ pub fn check_photo_editable(status: ShowStatus) -> Result<(), Refusal> {
                 status.as_str()
             ),
         ))
+    }
+}
+
+/// A show is finished once every photo has been approved or discarded, so no photo the
+/// guests saw is silently left out of their mail.
+pub fn check_finishable(status: ShowStatus, pending_photos: usize) -> Result<(), Refusal> {
+    status.apply(ShowAction::Finish)?;
+    if pending_photos > 0 {
+        return Err(Refusal::conflict(
+            "photos_pending_review",
+            format!("{pending_photos} photo(s) still wait for approve or delete"),
+        ));
+    }
+    Ok(())
+}
+
+/// Only a failed message can be retried by hand; a queued one is already waiting and a
+/// sent one is gone.
+pub fn check_mail_retry(status: MailStatus) -> Result<(), Refusal> {
+    match status {
+        MailStatus::Failed => Ok(()),
+        other => Err(Refusal::conflict(
+            "mail_not_failed",
+            format!(
+                "the message is {}; only a failed message can be retried",
+                other.as_str()
+            ),
+        )),
     }
 }
 

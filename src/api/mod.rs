@@ -36,6 +36,8 @@ pub struct Context {
     pub store: Arc<Store>,
     /// Camera, photos and the show timeline.
     pub studio: Arc<crate::studio::Studio>,
+    /// The mail queue and its sender.
+    pub outbox: crate::outbox::Outbox,
     /// Failed-login lockouts, per client address.
     pub throttle: Mutex<Throttle>,
     /// When the daemon started, for the health report.

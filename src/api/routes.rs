@@ -12,11 +12,13 @@ use serde_json::{Value, json};
 use super::{ApiError, Call, Context, Reply};
 use crate::access::{self, Role};
 use crate::health;
+use crate::outbox::Uplink;
 use crate::photos::Variant;
+use crate::show::MailStatus;
 use crate::show::{
     self, Element, Energy, GuestDraft, GuestStatus, Language, ScheduleRules, ShowAction,
 };
-use crate::store::{Guest, Photo, Show, ShowDraft, ShowPatch};
+use crate::store::{Guest, Mail, Photo, Show, ShowDraft, ShowPatch};
 
 type Handler = fn(&Context, &Call) -> Result<Reply, ApiError>;
 
@@ -72,12 +74,16 @@ pub static ROUTES: &[Route] = &[
     route!("POST" "/api/shows/{id}/pose" HOST, false => |c, r| act(c, r, ShowAction::Pose)),
     route!("POST" "/api/shows/{id}/spontaneous" SHOW_CONTROL, false => post_spontaneous),
     route!("POST" "/api/shows/{id}/capture" HOST, false => post_capture),
+    route!("POST" "/api/shows/{id}/finish" HOST, false => post_finish),
     route!("GET" "/api/photos/{id}" HOST, false => get_photo),
     route!("GET" "/api/photos/{id}/preview" HOST, false => |c, r| photo_file(c, r, Variant::Preview)),
     route!("GET" "/api/photos/{id}/email" HOST, false => |c, r| photo_file(c, r, Variant::Email)),
     route!("GET" "/api/photos/{id}/original" HOST, false => |c, r| photo_file(c, r, Variant::Original)),
     route!("POST" "/api/photos/{id}/approve" HOST, false => approve_photo),
     route!("DELETE" "/api/photos/{id}" HOST, false => delete_photo),
+    route!("GET" "/api/outbox" HOST, false => list_outbox),
+    route!("POST" "/api/outbox/flush" HOST, false => post_flush),
+    route!("POST" "/api/outbox/{id}/retry" HOST, false => post_retry),
 ];
 
 /// Finds the route for `method path`, with its path parameters; 404 or 405 otherwise.
@@ -272,6 +278,36 @@ fn show_json(s: &Show) -> Value {
     })
 }
 
+/// A message as the host sees it: the address (it is their guest), never the bodies.
+fn mail_json(m: &Mail) -> Value {
+    json!({
+        "id": m.id,
+        "message_id": m.message_id,
+        "show_id": m.show_id,
+        "guest_id": m.guest_id,
+        "to": m.recipient,
+        "language": m.language.as_str(),
+        "subject": m.subject,
+        "attachments": m.attachments.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        "status": m.status.as_str(),
+        "attempts": m.attempts,
+        "last_error": m.last_error,
+        "created_at": ts(m.created_at),
+        "next_attempt_at": (m.status == MailStatus::Queued).then(|| ts(m.next_attempt_at)),
+        "expires_at": ts(m.expires_at),
+        "sent_at": m.sent_at.map(ts),
+    })
+}
+
+pub(crate) fn uplink_json(u: &Uplink) -> Value {
+    json!({
+        "state": u.state.as_str(),
+        "since": ts(u.since),
+        "last_error": u.last_error,
+        "next_try_at": u.next_try.map(ts),
+    })
+}
+
 fn items(v: Vec<Value>) -> Value {
     json!({ "items": v })
 }
@@ -281,7 +317,13 @@ fn items(v: Vec<Value>) -> Value {
 fn get_health(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
     Ok(Reply::json(
         200,
-        &health::report(&ctx.config, &ctx.store, &ctx.studio, ctx.started),
+        &health::report(
+            &ctx.config,
+            &ctx.store,
+            &ctx.studio,
+            &ctx.outbox,
+            ctx.started,
+        ),
     ))
 }
 
@@ -592,6 +634,15 @@ fn post_capture(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     Ok(Reply::json(201, &photo_json(&p)))
 }
 
+fn post_finish(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let (s, mails) = ctx.outbox.finish(id(call), call.now)?;
+    ctx.studio.show_changed(&s);
+    log::info!(show = s.id.as_str(), action = "finish", status = s.status.as_str(), queued = mails.len(); "show completed");
+    let mut body = show_json(&s);
+    body["message_ids"] = json!(mails.iter().map(|m| m.id.as_str()).collect::<Vec<_>>());
+    Ok(Reply::json(200, &body))
+}
+
 fn get_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     Ok(Reply::json(200, &photo_json(&ctx.store.photo(id(call))?)))
 }
@@ -623,6 +674,58 @@ fn delete_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let p = ctx.studio.delete_photo(id(call))?;
     log::info!(photo = p.id.as_str(), show = p.show_id.as_str(); "photo discarded");
     Ok(Reply::no_content())
+}
+
+fn list_outbox(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let status = call
+        .query("status")
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            MailStatus::parse(v).ok_or_else(|| {
+                ApiError::invalid(
+                    "status",
+                    "bad_status",
+                    "status is one of queued, sent, failed",
+                )
+            })
+        })
+        .transpose()?;
+    let limit = match call.query("limit").filter(|v| !v.is_empty()) {
+        None => 200,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    "bad_limit",
+                    "limit is a whole number from 1 to 1000",
+                )
+            })?,
+    };
+    let list = ctx.outbox.list(status, limit)?;
+    let counts = ctx.outbox.counts()?;
+    Ok(Reply::json(
+        200,
+        &json!({
+            "items": list.iter().map(mail_json).collect::<Vec<_>>(),
+            "counts": {"queued": counts.queued, "sent": counts.sent, "failed": counts.failed},
+            "uplink": uplink_json(&ctx.outbox.uplink()),
+        }),
+    ))
+}
+
+fn post_retry(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let m = ctx.outbox.retry(id(call), call.now)?;
+    log::info!(message = m.id.as_str(); "mail queued again by the host");
+    Ok(Reply::json(200, &mail_json(&m)))
+}
+
+fn post_flush(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let n = ctx.outbox.flush(call.now)?;
+    log::info!(queued = n; "mail queue flush asked");
+    Ok(Reply::json(202, &json!({"queued": n})))
 }
 
 #[cfg(test)]

@@ -96,4 +96,37 @@ CREATE TABLE photos (
 CREATE INDEX photos_by_show ON photos (show_id, captured_at);
 CREATE UNIQUE INDEX photos_one_spontaneous ON photos (show_id) WHERE kind = 'spontaneous';
 "#,
+    // 3: the outbox — one personalised message per guest of a finished show, kept until
+    // the relay accepts it (or it fails for good), with the photos it carries.
+    r#"
+CREATE TABLE outbox (
+    id              TEXT PRIMARY KEY,
+    -- RFC 5322 Message-ID: fixed at queueing, the same on every retry, so a message
+    -- sent twice (a crash between the relay's OK and our commit) is one to the reader
+    message_id      TEXT NOT NULL UNIQUE,
+    show_id         TEXT NOT NULL REFERENCES shows (id),
+    guest_id        TEXT NOT NULL REFERENCES guests (id),
+    recipient       TEXT NOT NULL,
+    language        TEXT NOT NULL CHECK (language IN ('es', 'en')),
+    subject         TEXT NOT NULL,
+    body_text       TEXT NOT NULL,
+    body_html       TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    sent_at         INTEGER,
+    UNIQUE (show_id, guest_id)
+) STRICT;
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+
+CREATE TABLE outbox_attachments (
+    outbox_id TEXT NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    photo_id  TEXT NOT NULL REFERENCES photos (id),
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (outbox_id, photo_id)
+) STRICT;
+"#,
 ];

@@ -12,6 +12,7 @@
 //! Callers must not hold a `Store` call across an `.await`: it blocks on SQLite.
 
 mod migrations;
+mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -26,6 +27,7 @@ use crate::show::{
 };
 
 pub use migrations::MIGRATIONS;
+pub use outbox::{Mail, MailCounts, MailDraft};
 
 /// The oldest SQLite this program runs on: 3.51.3 fixes a WAL corruption bug.
 pub const MIN_SQLITE: i32 = 3_051_003;

@@ -1,0 +1,445 @@
+//! The mail templates: subject, plain text and HTML per language, and a content file per
+//! language with one sentence (or more) for every questionnaire choice, so each message
+//! reads as written for its guest. The venue edits copies in `mail.templates_dir`; the
+//! defaults (in the repository's `templates/mail/`) are built into the binary.
+//!
+//! Everything is loaded and checked at start-up — every file present, a sentence for
+//! every energy, element and configured essence, every template rendering for a sample
+//! guest with undefined variables as errors — so a broken edit stops the daemon with the
+//! file named, instead of failing a guest's mail at the end of a show.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use minijinja::{Environment, UndefinedBehavior, context};
+use serde::Deserialize;
+
+use crate::config::Essence;
+use crate::show::{Element, Energy, Language};
+
+/// The Content-ID of the inline logo; the HTML refers to it as `cid:{{ logo_cid }}`.
+pub const LOGO_CID: &str = "logo@cosmos";
+
+/// The default templates, compiled in.
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "subject.es.txt",
+        include_str!("../../templates/mail/subject.es.txt"),
+    ),
+    (
+        "subject.en.txt",
+        include_str!("../../templates/mail/subject.en.txt"),
+    ),
+    (
+        "body.es.txt",
+        include_str!("../../templates/mail/body.es.txt"),
+    ),
+    (
+        "body.en.txt",
+        include_str!("../../templates/mail/body.en.txt"),
+    ),
+    (
+        "body.es.html",
+        include_str!("../../templates/mail/body.es.html"),
+    ),
+    (
+        "body.en.html",
+        include_str!("../../templates/mail/body.en.html"),
+    ),
+    (
+        "content.es.toml",
+        include_str!("../../templates/mail/content.es.toml"),
+    ),
+    (
+        "content.en.toml",
+        include_str!("../../templates/mail/content.en.toml"),
+    ),
+];
+const BUILT_IN_LOGO: &[u8] = include_bytes!("../../templates/mail/logo.png");
+
+/// The files a templates folder must hold (plus `logo.png` or `logo.jpg`).
+pub fn file_names() -> impl Iterator<Item = &'static str> {
+    BUILT_IN.iter().map(|(n, _)| *n)
+}
+
+/// Writes the built-in templates into `dir` (for a venue to start editing from).
+pub fn write_defaults(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in BUILT_IN {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("writing {}", dir.join(name).display()))?;
+    }
+    std::fs::write(dir.join("logo.png"), BUILT_IN_LOGO)
+        .with_context(|| format!("writing {}", dir.join("logo.png").display()))?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Content {
+    venue: Venue,
+    energy: BTreeMap<String, String>,
+    element: BTreeMap<String, String>,
+    essence: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct Venue {
+    name: String,
+    signature: String,
+}
+
+/// The venue's logo, attached inline.
+#[derive(Debug, Clone)]
+pub struct Logo {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+/// What a guest's message says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The fields of a guest a message is written from.
+#[derive(Debug, Clone)]
+pub struct GuestView<'a> {
+    pub name: &'a str,
+    pub energy: Energy,
+    pub element: Element,
+    pub essence: &'a str,
+    pub language: Language,
+}
+
+/// Loaded, checked templates.
+pub struct Templates {
+    env: Environment<'static>,
+    content: BTreeMap<&'static str, Content>,
+    essences: Vec<Essence>,
+    logo: Logo,
+    /// Where they came from, for logs and errors ("built-in" or the folder).
+    source: String,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+fn lang_key(l: Language) -> &'static str {
+    l.as_str()
+}
+
+impl Templates {
+    /// Loads the templates from `dir`, or the built-in ones, and checks them against
+    /// the configured essences.
+    pub fn load(dir: Option<&Path>, essences: &[Essence]) -> anyhow::Result<Templates> {
+        let mut files: BTreeMap<&'static str, String> = BTreeMap::new();
+        let (logo, source) = match dir {
+            None => {
+                for (name, text) in BUILT_IN {
+                    files.insert(name, (*text).to_string());
+                }
+                (
+                    Logo {
+                        bytes: BUILT_IN_LOGO.to_vec(),
+                        content_type: "image/png",
+                    },
+                    "built-in".to_string(),
+                )
+            }
+            Some(dir) => {
+                for (name, _) in BUILT_IN {
+                    let path = dir.join(name);
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("mail template {}", path.display()))?;
+                    files.insert(name, text);
+                }
+                (read_logo(dir)?, dir.display().to_string())
+            }
+        };
+        let at = |name: &str| -> PathBuf { Path::new(&source).join(name) };
+
+        let mut env = Environment::new();
+        // A misspelt variable is an error at start-up, not an empty hole in a guest's mail.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut content = BTreeMap::new();
+        for (name, text) in files {
+            if name.ends_with(".toml") {
+                let c: Content = toml::from_str(&text)
+                    .map_err(|e| anyhow!("{}: {}", at(name).display(), e.message()))?;
+                let lang = if name.contains(".es.") { "es" } else { "en" };
+                check_content(&c, essences).map_err(|e| anyhow!("{}: {e}", at(name).display()))?;
+                content.insert(lang, c);
+            } else {
+                env.add_template_owned(name, text)
+                    .map_err(|e| anyhow!("{}: {e}", at(name).display()))?;
+            }
+        }
+        let t = Templates {
+            env,
+            content,
+            essences: essences.to_vec(),
+            logo,
+            source,
+        };
+        // Render every language for a sample guest with each choice, so any template or
+        // sentence error shows now.
+        for &language in Language::ALL {
+            for (i, e) in essences.iter().enumerate() {
+                let g = GuestView {
+                    name: "Ana <&> O'Brien",
+                    energy: Energy::ALL[i % Energy::ALL.len()],
+                    element: Element::ALL[i % Element::ALL.len()],
+                    essence: &e.id,
+                    language,
+                };
+                t.render(&g, i % 3)
+                    .with_context(|| format!("mail templates in {}", t.source))?;
+            }
+        }
+        Ok(t)
+    }
+
+    pub fn logo(&self) -> &Logo {
+        &self.logo
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Writes a guest's message. `photos` is how many photos will be attached.
+    pub fn render(&self, g: &GuestView<'_>, photos: usize) -> anyhow::Result<Rendered> {
+        let lang = lang_key(g.language);
+        let c = &self.content[lang];
+        let pick = |names: (&'static str, &'static str)| match g.language {
+            Language::Es => names.0,
+            Language::En => names.1,
+        };
+        let essence_name = self
+            .essences
+            .iter()
+            .find(|e| e.id == g.essence)
+            .map(|e| match g.language {
+                Language::Es => e.es.as_str(),
+                Language::En => e.en.as_str(),
+            })
+            // An essence removed from the config after the guest registered: use the id.
+            .unwrap_or(g.essence);
+        let guest = context! {
+            name => g.name.trim(),
+            energy => pick(g.energy.names()),
+            element => pick(g.element.names()),
+            essence => essence_name,
+        };
+        let base = context! { guest => guest.clone(), venue => c.venue.clone() };
+        let sentence = |map: &BTreeMap<String, String>, key: &str, what: &str| {
+            let s = map.get(key).map(String::as_str).unwrap_or_default();
+            self.env
+                .render_str(s, base.clone())
+                .map_err(|e| anyhow!("content.{lang}.toml [{what}] {key}: {e}"))
+        };
+        let text = context! {
+            energy => sentence(&c.energy, g.energy.as_str(), "energy")?,
+            element => sentence(&c.element, g.element.as_str(), "element")?,
+            essence => sentence(&c.essence, g.essence, "essence")?,
+        };
+        let ctx = context! {
+            guest => guest,
+            venue => c.venue.clone(),
+            text => text,
+            photos => photos,
+            logo_cid => LOGO_CID,
+        };
+        let render = |name: String| -> anyhow::Result<String> {
+            self.env
+                .get_template(&name)
+                .and_then(|t| t.render(ctx.clone()))
+                .map_err(|e| anyhow!("{name}: {e}"))
+        };
+        let subject = render(format!("subject.{lang}.txt"))?;
+        // A subject is one line, whatever the template's line breaks.
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        if subject.is_empty() {
+            bail!("subject.{lang}.txt renders an empty subject");
+        }
+        Ok(Rendered {
+            subject,
+            text: render(format!("body.{lang}.txt"))?,
+            html: render(format!("body.{lang}.html"))?,
+        })
+    }
+}
+
+fn read_logo(dir: &Path) -> anyhow::Result<Logo> {
+    for (name, content_type) in [("logo.png", "image/png"), ("logo.jpg", "image/jpeg")] {
+        let path = dir.join(name);
+        if path.exists() {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("mail logo {}", path.display()))?;
+            return Ok(Logo {
+                bytes,
+                content_type,
+            });
+        }
+    }
+    bail!(
+        "{}: no logo.png or logo.jpg (the mail's inline logo)",
+        dir.display()
+    )
+}
+
+fn check_content(c: &Content, essences: &[Essence]) -> anyhow::Result<()> {
+    let missing =
+        |map: &BTreeMap<String, String>, section: &str, keys: &mut dyn Iterator<Item = &str>| {
+            for k in keys {
+                if map.get(k).is_none_or(|s| s.trim().is_empty()) {
+                    bail!("[{section}] has no sentence for `{k}`");
+                }
+            }
+            Ok(())
+        };
+    missing(
+        &c.energy,
+        "energy",
+        &mut Energy::ALL.iter().map(|e| e.as_str()),
+    )?;
+    missing(
+        &c.element,
+        "element",
+        &mut Element::ALL.iter().map(|e| e.as_str()),
+    )?;
+    missing(
+        &c.essence,
+        "essence",
+        &mut essences.iter().map(|e| e.id.as_str()),
+    )?;
+    if c.venue.name.trim().is_empty() {
+        bail!("[venue] name is empty");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::default_essences;
+
+    fn guest(language: Language) -> GuestView<'static> {
+        GuestView {
+            name: "  Lucía <b> ",
+            energy: Energy::Lunar,
+            element: Element::Fuego,
+            essence: "colibrí",
+            language,
+        }
+    }
+
+    #[test]
+    fn built_in_templates_speak_to_the_guest_in_their_language() {
+        let t = Templates::load(None, &default_essences()).unwrap();
+        let es = t.render(&guest(Language::Es), 2).unwrap();
+        assert_eq!(
+            es.subject,
+            "Lucía <b>, tu viaje por COSMOS: Colibrí · Fuego"
+        );
+        assert!(es.text.starts_with("Hola, Lucía <b>:"), "{}", es.text);
+        assert!(es.text.contains("esencia del colibrí"));
+        assert!(es.text.contains("energía es lunar"));
+        assert!(es.text.contains("elemento es el fuego"));
+        assert!(es.text.contains("las 2 fotos"));
+        // HTML escapes what the guest typed; the text part does not.
+        assert!(es.html.contains("Hola, Lucía &lt;b&gt;:"), "{}", es.html);
+        assert!(es.html.contains("cid:logo@cosmos"));
+
+        let en = t.render(&guest(Language::En), 1).unwrap();
+        assert_eq!(
+            en.subject,
+            "Lucía <b>, your journey through COSMOS: Hummingbird · Fire"
+        );
+        assert!(en.text.contains("essence of the hummingbird"));
+        assert!(en.text.contains("The photo of your show is attached."));
+        assert!(!en.text.contains("esencia"));
+    }
+
+    #[test]
+    fn every_choice_has_its_own_sentence() {
+        let t = Templates::load(None, &default_essences()).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for e in default_essences() {
+            let mut g = guest(Language::Es);
+            g.essence = Box::leak(e.id.clone().into_boxed_str());
+            let r = t.render(&g, 1).unwrap();
+            assert!(seen.insert(r.text), "essence {} reads like another", e.id);
+        }
+    }
+
+    #[test]
+    fn a_venue_folder_is_checked_at_load_and_names_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        write_defaults(dir.path()).unwrap();
+        let mut essences = default_essences();
+        Templates::load(Some(dir.path()), &essences).unwrap();
+
+        // A configured essence without a sentence.
+        essences.push(Essence {
+            id: "luna".into(),
+            es: "Luna".into(),
+            en: "Moon".into(),
+        });
+        let e = format!(
+            "{:#}",
+            Templates::load(Some(dir.path()), &essences).unwrap_err()
+        );
+        assert!(e.contains("content.e") && e.contains("`luna`"), "{e}");
+
+        // A misspelt variable.
+        let essences = default_essences();
+        std::fs::write(dir.path().join("body.en.txt"), "Hi {{ guest.nmae }}").unwrap();
+        let e = format!(
+            "{:#}",
+            Templates::load(Some(dir.path()), &essences).unwrap_err()
+        );
+        assert!(e.contains("body.en.txt"), "{e}");
+
+        // A missing file.
+        write_defaults(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join("logo.png")).unwrap();
+        let e = format!(
+            "{:#}",
+            Templates::load(Some(dir.path()), &essences).unwrap_err()
+        );
+        assert!(e.contains("logo.png"), "{e}");
+        std::fs::remove_file(dir.path().join("subject.es.txt")).unwrap();
+        let e = format!(
+            "{:#}",
+            Templates::load(Some(dir.path()), &essences).unwrap_err()
+        );
+        assert!(e.contains("subject.es.txt"), "{e}");
+    }
+
+    #[test]
+    fn an_edited_template_changes_the_mail_without_recompiling() {
+        let dir = tempfile::tempdir().unwrap();
+        write_defaults(dir.path()).unwrap();
+        std::fs::write(
+            dir.path().join("subject.en.txt"),
+            "Your {{ guest.essence }} photos from {{ venue.name }}\n",
+        )
+        .unwrap();
+        let t = Templates::load(Some(dir.path()), &default_essences()).unwrap();
+        assert_eq!(
+            t.render(&guest(Language::En), 2).unwrap().subject,
+            "Your Hummingbird photos from COSMOS"
+        );
+    }
+}
