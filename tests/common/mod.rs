@@ -533,3 +533,179 @@ pub fn raw_request(addr: SocketAddr, request: &[u8]) -> (u16, String) {
         .unwrap_or(0);
     (status, text)
 }
+
+/// Any running daemon (in-process or a child process), as far as requests go.
+pub type Req<'a> = &'a dyn Fn(&str, &str, Option<&str>, Option<&Value>) -> Resp;
+
+/// Registers `guests` (kiosk bodies) and runs a whole show with them: start, spontaneous
+/// photo, pose, capture, approve both photos, finish. Returns the show id and the
+/// finish answer.
+pub fn finished_show(req: Req<'_>, host: &str, guests: &[Value]) -> (String, Resp) {
+    let ids: Vec<Value> = guests
+        .iter()
+        .map(|g| {
+            let r = req("POST", "/api/guests", Some(host), Some(g));
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["id"].clone()
+        })
+        .collect();
+    // Shows may not overlap: book each one after the ones already there.
+    let r = req("GET", "/api/shows", Some(host), None);
+    let last_end = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["end_time"].as_str())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .max()
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let start = match last_end {
+        Some(t) => t + chrono::Duration::minutes(10),
+        None => chrono::Utc::now() + chrono::Duration::minutes(1),
+    };
+    let s = req(
+        "POST",
+        "/api/shows",
+        Some(host),
+        Some(&json!({"start_time": start.to_rfc3339(), "guest_ids": ids})),
+    );
+    assert_eq!(s.status, 201, "{}", s.body);
+    let id = s.body["id"].as_str().unwrap().to_string();
+    for step in ["start", "spontaneous", "pose", "capture"] {
+        let r = req("POST", &format!("/api/shows/{id}/{step}"), Some(host), None);
+        assert!(r.status == 200 || r.status == 201, "{step}: {}", r.body);
+    }
+    let show = req("GET", &format!("/api/shows/{id}"), Some(host), None);
+    for p in show.body["photos"].as_array().unwrap() {
+        let r = req(
+            "POST",
+            &format!("/api/photos/{}/approve", p["id"].as_str().unwrap()),
+            Some(host),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let fin = req("POST", &format!("/api/shows/{id}/finish"), Some(host), None);
+    (id, fin)
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `secs`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A free TCP port on loopback (for a relay that comes and goes on the same port).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real SMTP relay on loopback: tests/smtp/server.py under Debian's python3 (aiosmtpd).
+pub struct Relay {
+    child: std::process::Child,
+    pub port: u16,
+    pub spool: PathBuf,
+}
+
+impl Relay {
+    /// Starts the relay on `port`, spooling into `spool`; `args` are server.py's knobs.
+    pub fn start(port: u16, spool: &std::path::Path, args: &[&str]) -> Relay {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/server.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--spool")
+            .arg(spool)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("starting /usr/bin/python3 tests/smtp/server.py (python3-aiosmtpd)");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP relay did not start");
+        Relay {
+            child,
+            port,
+            spool: spool.to_path_buf(),
+        }
+    }
+
+    /// "NNNN <client port> <Message-ID>" for each accepted message.
+    pub fn accepted(&self) -> Vec<(String, u16, String)> {
+        accepted_in(&self.spool)
+    }
+
+    /// The accepted messages' bytes, in order.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        self.accepted()
+            .iter()
+            .map(|(n, _, _)| std::fs::read(self.spool.join(format!("{n}.eml"))).unwrap())
+            .collect()
+    }
+
+    /// Every RCPT address the relay was offered.
+    pub fn rcpts(&self) -> Vec<String> {
+        std::fs::read_to_string(self.spool.join("rcpt.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The uplink goes away: the relay is killed.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn accepted_in(spool: &std::path::Path) -> Vec<(String, u16, String)> {
+    std::fs::read_to_string(spool.join("accepted.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let mut w = l.split(' ');
+            (
+                w.next().unwrap().to_string(),
+                w.next().unwrap().parse().unwrap(),
+                w.next().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The standard config with `[mail]` sending to a relay on `port` (fast retries), plus
+/// `extra` lines in `[mail]`.
+pub fn with_relay(text: String, port: u16, extra: &str) -> String {
+    text.replace(
+        "[mail]\ntransport = \"file\"\n",
+        &format!(
+            "[mail]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\ntls = \"none\"\n\
+             timeout_seconds = 5\nretry_initial_seconds = 1\nretry_max_seconds = 2\n{extra}\n"
+        ),
+    )
+}

@@ -91,7 +91,8 @@ def main():
             ok = auth_data.login.decode() == user and auth_data.password.decode() == password
             return AuthResult(success=ok)
 
-        kwargs.update(authenticator=authenticator, auth_require_tls=bool(a.tls))
+        # With implicit TLS aiosmtpd does not know the socket is encrypted; it is.
+        kwargs.update(authenticator=authenticator, auth_require_tls=a.tls == "starttls")
     controller = Controller(
         Handler(),
         hostname="127.0.0.1",
