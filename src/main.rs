@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use cosmosd::config::Config;
+use cosmosd::outbox::{GuestView, Templates};
+use cosmosd::show::{Element, Energy, Language};
 use cosmosd::{daemon, demo, logging};
 
 #[derive(Parser)]
@@ -43,6 +45,27 @@ enum Command {
     LightsOff {
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
+    },
+    /// Render an example guest's mail with the venue's templates into an .eml file.
+    PreviewMail {
+        /// Take the templates, essences and sender from this config (default: built-in).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Use the templates in this folder instead.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        /// es or en.
+        #[arg(long, default_value = "es")]
+        language: String,
+        /// The sample guest's essence (an id of the configured list).
+        #[arg(long, default_value = "colibrí")]
+        essence: String,
+        /// The sample guest's name.
+        #[arg(long, default_value = "Lucía")]
+        name: String,
+        /// Where to write the message.
+        #[arg(long, default_value = "cosmos-preview.eml")]
+        out: PathBuf,
     },
     /// Run with the embedded default: simulated camera and lights, mail to files, data in a
     /// local folder, made-up PINs (printed). No hardware and no config file needed.
@@ -88,15 +111,64 @@ fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig { path } => {
             let c = Config::load(&path)?;
+            let t = Templates::load(c.mail.templates_dir.as_deref(), &c.questionnaire.essences)?;
             println!(
-                "{}: ok (listen {}, data {}, camera {:?}, lights {:?} on {} markers, mail {:?})",
+                "{}: ok (listen {}, data {}, camera {:?}, lights {:?} on {} markers, mail {:?}, templates {})",
                 path.display(),
                 c.server.listen,
                 c.storage.data_dir.display(),
                 c.camera.backend,
                 c.lights.backend,
                 c.lights.pins.len(),
-                c.mail.transport
+                c.mail.transport,
+                t.source()
+            );
+            Ok(())
+        }
+        Command::PreviewMail {
+            config,
+            templates,
+            language,
+            essence,
+            name,
+            out,
+        } => {
+            let (dir, essences, from) = match config {
+                Some(p) => {
+                    let c = Config::load(&p)?;
+                    (c.mail.templates_dir, c.questionnaire.essences, c.mail.from)
+                }
+                None => (
+                    None,
+                    cosmosd::config::default_essences(),
+                    "COSMOS <cosmos@example.com>".to_string(),
+                ),
+            };
+            let t = Templates::load(templates.as_deref().or(dir.as_deref()), &essences)?;
+            let language = Language::parse(&language)
+                .with_context(|| format!("--language `{language}` is not es or en"))?;
+            if !essences.iter().any(|e| e.id == essence) {
+                anyhow::bail!(
+                    "--essence `{essence}` is not one of {}",
+                    essences
+                        .iter()
+                        .map(|e| e.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let guest = GuestView {
+                name: &name,
+                energy: Energy::Lunar,
+                element: Element::Agua,
+                essence: &essence,
+                language,
+            };
+            let subject = cosmosd::outbox::preview(&t, &from, &guest, &out)?;
+            println!(
+                "{}: \"{subject}\" (templates {})",
+                out.display(),
+                t.source()
             );
             Ok(())
         }

@@ -206,3 +206,50 @@ fn guests_acknowledged_before_a_kill_9_are_there_after_the_restart() {
         .status();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn preview_mail_renders_the_venues_templates_and_check_config_names_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    cosmosd::outbox::templates::write_defaults(&templates).unwrap();
+    std::fs::write(
+        templates.join("subject.es.txt"),
+        "{{ guest.name }}: recuerdo de {{ venue.name }}",
+    )
+    .unwrap();
+    let config = common::write_config(dir.path(), |t| {
+        t.replace(
+            "[mail]\n",
+            &format!("[mail]\ntemplates_dir = \"{}\"\n", templates.display()),
+        )
+    });
+    let out_file = dir.path().join("preview.eml");
+    let out = Command::new(BIN)
+        .args(["preview-mail", "--config"])
+        .arg(&config)
+        .args(["--name", "Ana", "--out"])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eml = std::fs::read(&out_file).unwrap();
+    let m = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    assert_eq!(m.subject(), Some("Ana: recuerdo de COSMOS"));
+    assert!(m.body_text(0).unwrap().contains("esencia del colibrí"));
+    assert_eq!(m.attachment_count(), 3, "two photos and the logo");
+
+    // A template with a typo stops check-config (and so the daemon) with the file named.
+    std::fs::write(templates.join("body.en.html"), "{{ guest.nmae }").unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("body.en.html"), "{err}");
+}

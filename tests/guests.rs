@@ -223,9 +223,24 @@ fn the_questionnaire_lists_the_choices_with_display_names() {
 
 #[test]
 fn a_venue_configures_its_own_essences() {
-    let d = Daemon::start_with(
-        "[questionnaire]\nessences = [{id = \"luna\", es = \"Luna\", en = \"Moon\"}]\n",
-    );
+    // The venue's mail templates need a sentence for every essence it offers.
+    let templates = tempfile::tempdir().unwrap();
+    cosmosd::outbox::templates::write_defaults(templates.path()).unwrap();
+    for (lang, text) in [("es", "Elegiste la luna."), ("en", "You chose the moon.")] {
+        let path = templates.path().join(format!("content.{lang}.toml"));
+        let content = std::fs::read_to_string(&path).unwrap();
+        let content = content.replace("[essence]\n", &format!("[essence]\nluna = \"{text}\"\n"));
+        std::fs::write(&path, content).unwrap();
+    }
+    let d = Daemon::start_custom(|t| {
+        t.replace(
+            "[mail]\n",
+            &format!(
+                "[mail]\ntemplates_dir = \"{}\"\n",
+                templates.path().display()
+            ),
+        ) + "[questionnaire]\nessences = [{id = \"luna\", es = \"Luna\", en = \"Moon\"}]\n"
+    });
     let kiosk = d.login("kiosk");
     let mut body = guest_body("Ana", "ana@example.org");
     assert_eq!(

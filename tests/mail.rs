@@ -376,8 +376,7 @@ fn a_permanent_refusal_fails_at_once_is_visible_and_is_not_retried_until_asked()
         (offered(&relay) == 2).then_some(())
     });
     wait_for(10, "failed again", || {
-        (d.get(&format!("/api/outbox?status=failed"), &host).body["items"][0]["attempts"] == 2)
-            .then_some(())
+        (d.get("/api/outbox?status=failed", &host).body["items"][0]["attempts"] == 2).then_some(())
     });
     let good_id = failed.body["items"]
         .as_array()

@@ -270,6 +270,58 @@ pub fn mask_addresses(s: &str) -> String {
 /// How long the sender sleeps at most when nothing is due (it is woken on changes).
 const IDLE_WAIT: Duration = Duration::from_secs(60);
 
+/// `cosmosd preview-mail`: renders a sample guest's message with the given templates and
+/// two test photos, and writes it as an .eml file a mail program opens. Returns the subject.
+pub fn preview(
+    templates: &Templates,
+    from: &str,
+    guest: &GuestView<'_>,
+    out: &std::path::Path,
+) -> anyhow::Result<String> {
+    let r = templates.render(guest, 2)?;
+    let from: Mailbox = from
+        .parse()
+        .with_context(|| format!("mail.from `{from}`"))?;
+    let dir = std::env::temp_dir().join(format!("cosmosd-preview-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut parts = Vec::new();
+    for (i, orientation) in [1u16, 6].into_iter().enumerate() {
+        let d = crate::photos::derive(&crate::photos::test_pattern(3000, 2000, orientation))?;
+        let path = dir.join(format!("{i}.jpg"));
+        std::fs::write(&path, &d.email).with_context(|| format!("writing {}", path.display()))?;
+        parts.push(message::Part {
+            filename: format!("cosmos-{}.jpg", i + 1),
+            path,
+        });
+    }
+    let now = Utc::now();
+    let mail = Mail {
+        id: "m_preview".into(),
+        message_id: format!("<m_preview@{}>", from.email.domain()),
+        show_id: "shw_preview".into(),
+        guest_id: "gst_preview".into(),
+        recipient: "guest@example.org".into(),
+        language: guest.language,
+        subject: r.subject.clone(),
+        text: r.text,
+        html: r.html,
+        attachments: Vec::new(),
+        status: MailStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
+        next_attempt_at: now,
+        expires_at: now,
+        sent_at: None,
+    };
+    let built = message::build(&mail, &from, templates.logo(), &parts);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (_, bytes) = built?;
+    crate::photos::write_atomic(out, &bytes)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(r.subject)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -80,11 +80,11 @@ pub(super) fn run(sh: &Shared) {
             }
             Err(e) => log::error!("outbox: expiring messages failed: {e}"),
         }
-        if let Some(t) = uplink_retry {
-            if t > Instant::now() {
-                wait(sh, t.saturating_duration_since(Instant::now()));
-                continue;
-            }
+        if let Some(t) = uplink_retry
+            && t > Instant::now()
+        {
+            wait(sh, t.saturating_duration_since(Instant::now()));
+            continue;
         }
         let due = match sh.store.due_mails(now, cfg.batch_size) {
             Ok(d) => d,
