@@ -65,6 +65,8 @@ pub struct CameraConfig {
     pub poll_interval: Duration,
     /// "Busy" answers retried at once within one capture.
     pub busy_retries: u32,
+    /// The JPEG the simulated camera shoots (default: a generated test pattern).
+    pub simulated_photo: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +247,7 @@ struct RawCamera {
     call_timeout_seconds: Option<u32>,
     poll_seconds: Option<u32>,
     busy_retries: Option<u32>,
+    simulated_photo: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -488,8 +491,28 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
                 return Err(bad(key, "must not be empty (leave it out to autodetect)"));
             }
         }
+        let simulated_photo = match r.simulated_photo {
+            None => None,
+            Some(_) if backend != CameraBackend::Simulated => {
+                return Err(bad(
+                    "camera.simulated_photo",
+                    "only applies to `backend = \"simulated\"`",
+                ));
+            }
+            Some(p) => {
+                let path = resolve(base, p);
+                if !path.is_file() {
+                    return Err(bad(
+                        "camera.simulated_photo",
+                        format!("{} is not a readable file", path.display()),
+                    ));
+                }
+                Some(path)
+            }
+        };
         CameraConfig {
             backend,
+            simulated_photo,
             model: r.model,
             port: r.port,
             call_timeout: Duration::from_secs(

@@ -33,8 +33,8 @@ pub struct Devices {
 impl Devices {
     /// Builds the configured backends. The simulated camera makes its test photo here,
     /// so call this before the runtime is busy. Fails when the GPIO cannot be opened (off
-    /// a Pi), naming `lights.backend`.
-    pub fn from_config(config: &Config) -> Result<Devices, lights::LightsError> {
+    /// a Pi), naming `lights.backend`, or when `camera.simulated_photo` is unreadable.
+    pub fn from_config(config: &Config) -> anyhow::Result<Devices> {
         let c = &config.camera;
         let l = &config.lights;
         Ok(Devices {
@@ -42,7 +42,14 @@ impl Devices {
                 CameraBackend::Gphoto2 => {
                     Device::Gphoto(Gphoto::new(c.model.clone(), c.port.clone()))
                 }
-                CameraBackend::Simulated => Device::Simulated(Simulated::new(3000, 2000).0),
+                CameraBackend::Simulated => match &c.simulated_photo {
+                    None => Device::Simulated(Simulated::new(3000, 2000).0),
+                    Some(p) => {
+                        let jpeg = std::fs::read(p)
+                            .with_context(|| format!("camera.simulated_photo {}", p.display()))?;
+                        Device::Simulated(Simulated::with_photo(Arc::new(jpeg)).0)
+                    }
+                },
             },
             lights: match l.backend {
                 LightsBackend::Rppal => {
