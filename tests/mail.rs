@@ -653,3 +653,43 @@ fn kill_9_in_the_middle_of_a_batch_loses_nothing_and_duplicates_share_their_mess
     assert!(per_guest.values().all(|m| m.len() == 1), "{per_guest:?}");
     assert!(p.stop());
 }
+
+#[test]
+fn a_relay_that_accepts_and_never_answers_is_timed_out_and_the_api_keeps_answering() {
+    // A TCP listener that never says a word: the SMTP greeting never comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in silent.incoming().flatten() {
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let d = Daemon::start_custom(|t| {
+        with_relay(t, port, "").replace("timeout_seconds = 5", "timeout_seconds = 1")
+    });
+    let host = d.login("host");
+    let (_, fin) = finished_show(
+        &req(&d),
+        &host,
+        &[guest(
+            "Ivo",
+            "ivo@example.org",
+            "es",
+            "flor",
+            "solar",
+            "aire",
+        )],
+    );
+    assert_eq!(fin.status, 200, "{}", fin.body);
+    let h = wait_for(15, "the uplink down after the timeout", || {
+        let h = d.req("GET", "/api/health", None, None).body;
+        (h["mail"]["state"] == "down").then_some(h)
+    });
+    assert!(!held.lock().unwrap().is_empty(), "the sender did connect");
+    assert_eq!(h["mail"]["queued"], 1);
+    // While the sender waits on the silent relay, the API answers as usual.
+    assert_eq!(d.get("/api/outbox", &host).status, 200);
+    d.stop().unwrap();
+}
