@@ -16,6 +16,7 @@ use crate::api;
 use crate::camera::{self, Device, Gphoto, Simulated};
 use crate::config::{CameraBackend, Config, LightsBackend};
 use crate::lights;
+use crate::events::{Events, Topic};
 use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::studio::Studio;
@@ -95,6 +96,7 @@ pub async fn run(
     let store = Arc::new(store);
 
     let stop = CancellationToken::new();
+    let events = Arc::new(Events::new());
     let (camera, camera_task) = camera::spawn(devices.camera, camera_timing(&config), stop.clone());
     let (lights, lights_task) = lights::spawn(devices.lights, config.lights.posing, stop.clone());
     let studio = Arc::new(Studio::new(
@@ -104,7 +106,28 @@ pub async fn run(
         lights,
         tokio::runtime::Handle::current(),
         stop.clone(),
+        events.clone(),
     ));
+    // The camera's connection state, for the tablets' banner.
+    {
+        let mut watch = studio.camera().watch();
+        let events = events.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut last = (watch.borrow().connected, watch.borrow().busy);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    changed = watch.changed() => if changed.is_err() { break },
+                }
+                let now = (watch.borrow().connected, watch.borrow().busy);
+                if now != last {
+                    last = now;
+                    events.publish(Topic::Camera, serde_json::json!({"connected": now.0, "busy": now.1}));
+                }
+            }
+        });
+    }
     {
         let studio = studio.clone();
         tokio::task::spawn_blocking(move || studio.resume())
@@ -114,12 +137,14 @@ pub async fn run(
     }
 
     let outbox =
-        Outbox::new(config.clone(), store.clone()).context("loading the mail templates")?;
+        Outbox::new(config.clone(), store.clone(), events.clone()).context("loading the mail templates")?;
     let sender = outbox.start().context("starting the outbox sender")?;
 
     let ctx = Arc::new(api::Context {
         studio,
         outbox: outbox.clone(),
+        events: events.clone(),
+        streams: Default::default(),
         throttle: Mutex::new(Throttle::new(
             config.auth.max_failed_logins,
             config.auth.lockout,
@@ -136,6 +161,7 @@ pub async fn run(
 
     shutdown.await;
     log::info!("shutting down: draining requests");
+    events.close();
     tokio::task::spawn_blocking(move || server.shutdown())
         .await
         .context("the HTTP server panicked while stopping")?;

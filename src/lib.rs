@@ -20,6 +20,7 @@ pub mod camera;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod events;
 pub mod health;
 pub mod lights;
 pub mod logging;

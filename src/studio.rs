@@ -69,6 +69,8 @@ pub struct Studio {
     alerts: Mutex<VecDeque<Alert>>,
     /// Photo rows whose files were missing at start-up.
     missing_files: Mutex<Vec<String>>,
+    /// Tells the tablets a photo arrived (the spontaneous timer has no HTTP request).
+    events: Arc<crate::events::Events>,
 }
 
 impl Studio {
@@ -79,8 +81,10 @@ impl Studio {
         lights: LightsHandle,
         rt: tokio::runtime::Handle,
         stop: CancellationToken,
+        events: Arc<crate::events::Events>,
     ) -> Studio {
         Studio {
+            events,
             files: PhotoFiles::new(&config.storage.data_dir),
             config,
             store,
@@ -314,6 +318,10 @@ impl Studio {
             Ok(r) => {
                 log::info!(show = show_id, kind = kind.as_str(), capture_ms = shot.took.as_millis() as u64,
                     derive_ms = derive_ms, save_ms = save_ms, attempts = shot.attempts; "photo stored");
+                self.events.publish(
+                    crate::events::Topic::Photo,
+                    serde_json::json!({"show_id": show_id, "photo_id": r.0.id, "kind": kind.as_str()}),
+                );
                 Ok(r)
             }
             Err(e) => {

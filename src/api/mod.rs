@@ -10,7 +10,9 @@
 //! served from this same origin.
 
 mod error;
+mod pages;
 mod routes;
+mod stream;
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -38,6 +40,10 @@ pub struct Context {
     pub studio: Arc<crate::studio::Studio>,
     /// The mail queue and its sender.
     pub outbox: crate::outbox::Outbox,
+    /// Live updates followed by `GET /api/events`.
+    pub events: Arc<crate::events::Events>,
+    /// Event streams open now (each holds a thread of its own, so they are capped).
+    pub streams: Arc<std::sync::atomic::AtomicUsize>,
     /// Failed-login lockouts, per client address.
     pub throttle: Mutex<Throttle>,
     /// When the daemon started, for the health report.
@@ -50,6 +56,9 @@ pub struct Reply {
     content_type: &'static str,
     body: Vec<u8>,
     headers: Vec<(&'static str, String)>,
+    /// Instead of a body: hand the connection to an event stream for this role, from
+    /// the event after this id.
+    stream: Option<(Role, u64)>,
 }
 
 impl Reply {
@@ -59,6 +68,7 @@ impl Reply {
             content_type: "application/json; charset=utf-8",
             body: serde_json::to_vec(value).expect("a JSON value always serialises"),
             headers: Vec::new(),
+            stream: None,
         }
     }
     pub fn raw(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
@@ -67,7 +77,14 @@ impl Reply {
             content_type,
             body,
             headers: Vec::new(),
+            stream: None,
         }
+    }
+    /// An event stream (see [`stream`]).
+    pub fn events(role: Role, after: u64) -> Reply {
+        let mut r = Reply::raw(200, "text/event-stream", Vec::new());
+        r.stream = Some((role, after));
+        r
     }
     pub fn no_content() -> Reply {
         Reply::raw(204, "text/plain", Vec::new())
@@ -87,6 +104,8 @@ pub struct Call {
     pub token_hash: Option<String>,
     pub remote: IpAddr,
     pub now: chrono::DateTime<Utc>,
+    /// `Last-Event-ID`, sent by a reconnecting EventSource.
+    pub last_event_id: Option<String>,
 }
 
 impl Call {
@@ -280,6 +299,17 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
     })
     .unwrap_or_else(|e| e.into_reply());
     let status = reply.status;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let role_s = role.map(Role::as_str).unwrap_or("-");
+    if let Some((stream_role, after)) = reply.stream {
+        log::info!(method = method.as_str(), route = route_name, status = status, role = role_s,
+            client = remote.to_string().as_str(); "{method} {route_name} {status} stream opened role={role_s}");
+        stream::start(ctx, rq, stream_role, after);
+        return;
+    }
+    if (200..300).contains(&status) && method != "GET" {
+        publish_change(ctx, route_name, &method);
+    }
     let mut resp = tiny_http::Response::from_data(reply.body).with_status_code(status);
     let mut headers = vec![
         ("Content-Type", reply.content_type.to_string()),
@@ -293,8 +323,6 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
         }
     }
     let sent = rq.respond(resp);
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    let role_s = role.map(Role::as_str).unwrap_or("-");
     let client = remote.to_string();
     let level = if status >= 500 {
         log::Level::Error
@@ -312,6 +340,30 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
     }
 }
 
+/// Tells the event streams what a successful change touched; pages refetch from there.
+fn publish_change(ctx: &Context, route: &str, method: &str) {
+    use crate::events::Topic;
+    let data = serde_json::json!({"route": route, "method": method});
+    let topics: &[Topic] = if route.starts_with("/api/guests") {
+        &[Topic::Waitlist]
+    } else if route.starts_with("/api/shows/{id}/spontaneous") || route.starts_with("/api/shows/{id}/capture") {
+        // The studio announces the photo itself (the timer has no request).
+        &[Topic::Show]
+    } else if route.starts_with("/api/shows") {
+        // Shows hold guests: booking, cancelling and finishing change the waitlist too.
+        &[Topic::Show, Topic::Waitlist]
+    } else if route.starts_with("/api/photos") {
+        &[Topic::Photo]
+    } else if route.starts_with("/api/outbox") {
+        &[Topic::Mail]
+    } else {
+        &[]
+    };
+    for t in topics {
+        ctx.events.publish(*t, data.clone());
+    }
+}
+
 fn process(
     ctx: &Context,
     rq: &mut tiny_http::Request,
@@ -322,6 +374,12 @@ fn process(
 ) -> Result<Reply, ApiError> {
     let url = rq.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    if method == "GET"
+        && let Some(page) = pages::find(path)
+    {
+        *route_name = page.path;
+        return Ok(page.reply());
+    }
     let (route, params) = routes::find(method, path)?;
     *route_name = route.path;
 
@@ -329,7 +387,15 @@ fn process(
     let (role, token_hash) = if route.roles.is_empty() {
         (None, None)
     } else {
-        let (role, hash) = authenticate(ctx, rq, now)?;
+        // EventSource cannot send headers: the event stream also takes `?token=`.
+        let query_token = (route.path == "/api/events")
+            .then(|| {
+                form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == "token")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .flatten();
+        let (role, hash) = authenticate(ctx, rq, query_token, now)?;
         *role_out = Some(role);
         if !role.may(route.roles) {
             return Err(ApiError::new(
@@ -356,6 +422,11 @@ fn process(
         token_hash,
         remote,
         now,
+        last_event_id: rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Last-Event-ID"))
+            .map(|h| h.value.as_str().to_string()),
     };
     (route.handler)(ctx, &call)
 }
@@ -365,13 +436,15 @@ fn process(
 fn authenticate(
     ctx: &Context,
     rq: &tiny_http::Request,
+    query_token: Option<String>,
     now: chrono::DateTime<Utc>,
 ) -> Result<(Role, Option<String>), ApiError> {
     let header = rq
         .headers()
         .iter()
         .find(|h| h.field.equiv("Authorization"))
-        .map(|h| h.value.as_str().to_string());
+        .map(|h| h.value.as_str().to_string())
+        .or_else(|| query_token.map(|t| format!("Bearer {t}")));
     let Some(header) = header else {
         return Err(ApiError::unauthorized(
             "missing_token",

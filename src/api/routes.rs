@@ -67,6 +67,8 @@ pub static ROUTES: &[Route] = &[
     route!("DELETE" "/api/guests/{id}" HOST, false => delete_guest),
     route!("POST" "/api/shows" HOST, true => post_show),
     route!("GET" "/api/shows" HOST, false => list_shows),
+    // Before `/api/shows/{id}`, which would take "next-start" for an id.
+    route!("GET" "/api/shows/next-start" HOST, false => get_next_start),
     route!("GET" "/api/shows/{id}" HOST, false => get_show),
     route!("PATCH" "/api/shows/{id}" HOST, true => patch_show),
     route!("POST" "/api/shows/{id}/cancel" HOST, false => |c, r| act(c, r, ShowAction::Cancel)),
@@ -84,6 +86,7 @@ pub static ROUTES: &[Route] = &[
     route!("GET" "/api/outbox" HOST, false => list_outbox),
     route!("POST" "/api/outbox/flush" HOST, false => post_flush),
     route!("POST" "/api/outbox/{id}/retry" HOST, false => post_retry),
+    route!("GET" "/api/events" KIOSK, false => get_events),
 ];
 
 /// Finds the route for `method path`, with its path parameters; 404 or 405 otherwise.
@@ -674,6 +677,47 @@ fn delete_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let p = ctx.studio.delete_photo(id(call))?;
     log::info!(photo = p.id.as_str(), show = p.show_id.as_str(); "photo discarded");
     Ok(Reply::no_content())
+}
+
+/// Opens the event stream; `Last-Event-ID` (or `?last_event_id=`) resumes after that event.
+fn get_events(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let role = call.role.ok_or_else(ApiError::internal)?;
+    let after = match call.query("last_event_id").or(call.last_event_id.as_deref()) {
+        None | Some("") => ctx.events.last_id(),
+        Some(v) => v.trim().parse::<u64>().map_err(|_| {
+            ApiError::invalid("last_event_id", "bad_event_id", "last_event_id is an event number")
+        })?,
+    };
+    Ok(Reply::events(role, after))
+}
+
+/// The earliest free start for a new show (now or later), for the host console.
+fn get_next_start(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let rules = rules(ctx);
+    let minutes = match call.query("duration_minutes").filter(|v| !v.is_empty()) {
+        None => rules.default_minutes,
+        Some(v) => v.parse::<u32>().ok().filter(|m| (1..=show::MAX_SHOW_MINUTES).contains(m)).ok_or_else(|| {
+            ApiError::invalid("duration_minutes", "bad_duration", "duration_minutes is a whole number from 1 to 240")
+        })?,
+    };
+    let from = call.now + chrono::Duration::minutes(1);
+    let slots: Vec<show::Slot> = ctx
+        .store
+        .shows(Some(from), None)?
+        .into_iter()
+        .filter(|s| s.status != show::ShowStatus::Cancelled)
+        .map(|s| s.slot)
+        .collect();
+    let start = show::next_free_start(from, chrono::Duration::minutes(minutes.into()), slots, rules.changeover);
+    Ok(Reply::json(
+        200,
+        &json!({
+            "start_time": ts(start),
+            "duration_minutes": minutes,
+            "max_guests": rules.max_guests,
+            "countdown_seconds": ctx.config.show.countdown_seconds,
+        }),
+    ))
 }
 
 fn list_outbox(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {

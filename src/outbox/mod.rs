@@ -82,6 +82,8 @@ struct Shared {
     signal: Mutex<Signal>,
     bell: Condvar,
     uplink: Mutex<Uplink>,
+    /// Tells the host's console that a message moved.
+    events: Arc<crate::events::Events>,
 }
 
 /// The outbox handle: cheap to clone, used by the API and the daemon.
@@ -93,7 +95,11 @@ pub struct Outbox {
 impl Outbox {
     /// Loads and checks the templates (an error names the file) and prepares the sender;
     /// nothing is sent before [`Outbox::start`].
-    pub fn new(config: Arc<Config>, store: Arc<Store>) -> anyhow::Result<Outbox> {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        events: Arc<crate::events::Events>,
+    ) -> anyhow::Result<Outbox> {
         let templates = Templates::load(
             config.mail.templates_dir.as_deref(),
             &config.questionnaire.essences,
@@ -111,6 +117,7 @@ impl Outbox {
                 templates,
                 files,
                 from,
+                events,
                 signal: Mutex::new(Signal::default()),
                 bell: Condvar::new(),
                 uplink: Mutex::new(Uplink {

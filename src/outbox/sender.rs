@@ -156,6 +156,10 @@ fn set_uplink(
         }
         u.state = state;
         u.since = Utc::now();
+        sh.events.publish(
+            crate::events::Topic::Mail,
+            serde_json::json!({"uplink": state.as_str()}),
+        );
     }
     u.last_error = error;
     u.next_try = next;
@@ -269,6 +273,15 @@ fn record(sh: &Shared, m: &Mail, outcome: Outcome) {
             sh.store.mail_failed(id, err)
         }
     };
+    let status = match outcome {
+        Outcome::Sent => "sent",
+        Outcome::Deferred(_) => "queued",
+        Outcome::Failed(_) => "failed",
+    };
+    sh.events.publish(
+        crate::events::Topic::Mail,
+        serde_json::json!({"message_id": id, "status": status}),
+    );
     if let Err(e) = res {
         // The relay has the message but we could not note it: it will be sent again,
         // with the same Message-ID.

@@ -1,0 +1,40 @@
+//! The tablets' pages in a real browser: Debian's chromium driven by playwright-core
+//! (tests/browser/e2e.mjs) against the real daemon. Screenshots of every step are kept in
+//! `target/browser-screenshots/`.
+
+mod common;
+
+use common::{Daemon, HOST_PIN, KIOSK_PIN};
+
+#[test]
+fn two_guests_register_and_the_host_runs_their_show_to_the_outbox() {
+    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    assert!(
+        std::path::Path::new(browser).join("node_modules/playwright-core").exists(),
+        "run `npm ci --prefix tests/browser` (scripts/test.sh does)"
+    );
+    // A short show clock: the spontaneous photo comes by itself 3 s after start, and the
+    // posed photo's countdown lasts 2 s.
+    let d = Daemon::start_custom(|t| {
+        t.replace("countdown_seconds = 0", "countdown_seconds = 2")
+            .replace("spontaneous_offset_seconds = 600", "spontaneous_offset_seconds = 3")
+    });
+    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/target/browser-screenshots");
+    let _ = std::fs::remove_dir_all(shots);
+    let out = std::process::Command::new("node")
+        .arg(format!("{browser}/e2e.mjs"))
+        .arg(format!("http://{}", d.addr))
+        .arg(HOST_PIN)
+        .arg(KIOSK_PIN)
+        .arg(shots)
+        .output()
+        .expect("running node (Debian's nodejs)");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("ok:"), "{log}");
+    d.stop().unwrap();
+}
