@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Socket read/write timeout, so a stalled tablet cannot hold a worker forever.
     pub io_timeout: Duration,
+    /// A quiet event stream gets a comment this often (and a dead tablet is noticed).
+    pub events_keepalive: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +231,7 @@ struct RawServer {
     workers: Option<u32>,
     max_body_bytes: Option<u64>,
     io_timeout_seconds: Option<u32>,
+    events_keepalive_seconds: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -450,6 +453,15 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
                     "server.io_timeout_seconds",
                     1,
                     600,
+                )?
+                .into(),
+            ),
+            events_keepalive: Duration::from_secs(
+                in_range(
+                    r.events_keepalive_seconds.unwrap_or(15),
+                    "server.events_keepalive_seconds",
+                    1,
+                    300,
                 )?
                 .into(),
             ),

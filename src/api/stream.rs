@@ -11,10 +11,6 @@ use super::Context;
 use crate::access::Role;
 use crate::events::{Catchup, Event};
 
-/// Quiet streams get a comment this often, so proxies and tablets keep them open and a
-/// dead client is noticed.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
 /// Streams beyond this get 503: each one holds a thread.
 pub const MAX_STREAMS: usize = 32;
 
@@ -41,12 +37,15 @@ pub fn start(ctx: &Context, rq: tiny_http::Request, role: Role, after: u64) {
     }
     let events = ctx.events.clone();
     let counter = ctx.streams.clone();
+    // Quiet streams get a comment this often, so proxies and tablets keep them open and
+    // a dead client is noticed.
+    let keep_alive = ctx.config.server.events_keepalive;
     let on_error = ctx.streams.clone();
     let spawned = std::thread::Builder::new()
         .name("sse".into())
         .spawn(move || {
             let mut w = rq.into_writer();
-            let _ = serve(&mut *w, &events, role, after);
+            let _ = serve(&mut *w, &events, role, after, keep_alive);
             counter.fetch_sub(1, Ordering::SeqCst);
         });
     if let Err(e) = spawned {
@@ -60,6 +59,7 @@ fn serve(
     events: &crate::events::Events,
     role: Role,
     mut last: u64,
+    keep_alive: Duration,
 ) -> std::io::Result<()> {
     w.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
@@ -68,7 +68,7 @@ fn serve(
     )?;
     w.flush()?;
     loop {
-        match events.after(last, KEEP_ALIVE) {
+        match events.after(last, keep_alive) {
             Catchup::Closed => return Ok(()),
             Catchup::Reset => {
                 last = events.last_id();
