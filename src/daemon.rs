@@ -15,8 +15,8 @@ use crate::access::Throttle;
 use crate::api;
 use crate::camera::{self, Device, Gphoto, Simulated};
 use crate::config::{CameraBackend, Config, LightsBackend};
-use crate::lights;
 use crate::events::{Events, Topic};
+use crate::lights;
 use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::studio::Studio;
@@ -123,7 +123,10 @@ pub async fn run(
                 let now = (watch.borrow().connected, watch.borrow().busy);
                 if now != last {
                     last = now;
-                    events.publish(Topic::Camera, serde_json::json!({"connected": now.0, "busy": now.1}));
+                    events.publish(
+                        Topic::Camera,
+                        serde_json::json!({"connected": now.0, "busy": now.1}),
+                    );
                 }
             }
         });
@@ -136,8 +139,8 @@ pub async fn run(
             .context("resuming the show timeline")?;
     }
 
-    let outbox =
-        Outbox::new(config.clone(), store.clone(), events.clone()).context("loading the mail templates")?;
+    let outbox = Outbox::new(config.clone(), store.clone(), events.clone())
+        .context("loading the mail templates")?;
     let sender = outbox.start().context("starting the outbox sender")?;
 
     let ctx = Arc::new(api::Context {

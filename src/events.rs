@@ -120,7 +120,11 @@ impl Events {
             // An id from before a restart: the client's picture is stale.
             return Catchup::Reset;
         }
-        if log.recent.front().is_some_and(|oldest| last + 1 < oldest.id) {
+        if log
+            .recent
+            .front()
+            .is_some_and(|oldest| last + 1 < oldest.id)
+        {
             // Some of what the client missed is no longer kept.
             return Catchup::Reset;
         }
@@ -147,14 +151,26 @@ mod tests {
         }
         let last = ev.last_id();
         match ev.after(last - 3, Duration::ZERO) {
-            Catchup::Events(v) => assert_eq!(v.iter().map(|e| e.id).collect::<Vec<_>>(), vec![last - 2, last - 1, last]),
+            Catchup::Events(v) => assert_eq!(
+                v.iter().map(|e| e.id).collect::<Vec<_>>(),
+                vec![last - 2, last - 1, last]
+            ),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(ev.after(1, Duration::ZERO), Catchup::Reset), "evicted");
-        assert!(matches!(ev.after(last + 10, Duration::ZERO), Catchup::Reset), "from another run");
+        assert!(
+            matches!(ev.after(1, Duration::ZERO), Catchup::Reset),
+            "evicted"
+        );
+        assert!(
+            matches!(ev.after(last + 10, Duration::ZERO), Catchup::Reset),
+            "from another run"
+        );
         assert!(matches!(ev.after(last, Duration::ZERO), Catchup::Events(ref v) if v.is_empty()));
         ev.close();
-        assert!(matches!(ev.after(last, Duration::from_secs(5)), Catchup::Closed));
+        assert!(matches!(
+            ev.after(last, Duration::from_secs(5)),
+            Catchup::Closed
+        ));
     }
 
     #[test]

@@ -346,7 +346,9 @@ fn publish_change(ctx: &Context, route: &str, method: &str) {
     let data = serde_json::json!({"route": route, "method": method});
     let topics: &[Topic] = if route.starts_with("/api/guests") {
         &[Topic::Waitlist]
-    } else if route.starts_with("/api/shows/{id}/spontaneous") || route.starts_with("/api/shows/{id}/capture") {
+    } else if route.starts_with("/api/shows/{id}/spontaneous")
+        || route.starts_with("/api/shows/{id}/capture")
+    {
         // The studio announces the photo itself (the timer has no request).
         &[Topic::Show]
     } else if route.starts_with("/api/shows") {

@@ -63,7 +63,8 @@ impl Page {
              connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
                 .to_string(),
         ));
-        r.headers.push(("Referrer-Policy", "no-referrer".to_string()));
+        r.headers
+            .push(("Referrer-Policy", "no-referrer".to_string()));
         r
     }
 }

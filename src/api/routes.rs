@@ -682,10 +682,17 @@ fn delete_photo(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
 /// Opens the event stream; `Last-Event-ID` (or `?last_event_id=`) resumes after that event.
 fn get_events(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let role = call.role.ok_or_else(ApiError::internal)?;
-    let after = match call.query("last_event_id").or(call.last_event_id.as_deref()) {
+    let after = match call
+        .query("last_event_id")
+        .or(call.last_event_id.as_deref())
+    {
         None | Some("") => ctx.events.last_id(),
         Some(v) => v.trim().parse::<u64>().map_err(|_| {
-            ApiError::invalid("last_event_id", "bad_event_id", "last_event_id is an event number")
+            ApiError::invalid(
+                "last_event_id",
+                "bad_event_id",
+                "last_event_id is an event number",
+            )
         })?,
     };
     Ok(Reply::events(role, after))
@@ -696,9 +703,17 @@ fn get_next_start(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let rules = rules(ctx);
     let minutes = match call.query("duration_minutes").filter(|v| !v.is_empty()) {
         None => rules.default_minutes,
-        Some(v) => v.parse::<u32>().ok().filter(|m| (1..=show::MAX_SHOW_MINUTES).contains(m)).ok_or_else(|| {
-            ApiError::invalid("duration_minutes", "bad_duration", "duration_minutes is a whole number from 1 to 240")
-        })?,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|m| (1..=show::MAX_SHOW_MINUTES).contains(m))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "duration_minutes",
+                    "bad_duration",
+                    "duration_minutes is a whole number from 1 to 240",
+                )
+            })?,
     };
     let from = call.now + chrono::Duration::minutes(1);
     let slots: Vec<show::Slot> = ctx
@@ -708,7 +723,12 @@ fn get_next_start(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
         .filter(|s| s.status != show::ShowStatus::Cancelled)
         .map(|s| s.slot)
         .collect();
-    let start = show::next_free_start(from, chrono::Duration::minutes(minutes.into()), slots, rules.changeover);
+    let start = show::next_free_start(
+        from,
+        chrono::Duration::minutes(minutes.into()),
+        slots,
+        rules.changeover,
+    );
     Ok(Reply::json(
         200,
         &json!({

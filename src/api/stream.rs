@@ -29,9 +29,7 @@ pub fn start(ctx: &Context, rq: tiny_http::Request, role: Role, after: u64) {
         let body = r#"{"error":{"code":"too_many_streams","message":"too many event streams are open; try again shortly"}}"#;
         let resp = tiny_http::Response::from_string(body)
             .with_status_code(503)
-            .with_header(
-                tiny_http::Header::from_bytes("Retry-After", "5").expect("static header"),
-            );
+            .with_header(tiny_http::Header::from_bytes("Retry-After", "5").expect("static header"));
         let _ = rq.respond(resp);
         return;
     }
