@@ -12,6 +12,7 @@
   let refreshTimer = null;
   const previews = new Map(); // photo id → blob URL
   const busy = new Set(); // show ids with a request in flight
+  const counting = new Map(); // show id → what its countdown shows (survives re-renders)
 
   async function call(method, path, body) {
     const r = await api(method, path, token, body);
@@ -158,12 +159,17 @@
     let timer = null;
     if (action === "capture" && plan.countdown_seconds > 0) {
       let left = plan.countdown_seconds;
-      const box = document.getElementById("count-" + s.id);
-      box.textContent = String(left);
-      timer = setInterval(() => { left -= 1; box.textContent = left > 0 ? String(left) : "📸"; }, 1000);
+      const paint = () => {
+        counting.set(s.id, left > 0 ? String(left) : "📸");
+        const box = document.getElementById("count-" + s.id);
+        if (box) box.textContent = counting.get(s.id);
+      };
+      paint();
+      timer = setInterval(() => { left -= 1; paint(); }, 1000);
     }
     const r = await call("POST", "/api/shows/" + s.id + "/" + action);
     clearInterval(timer);
+    counting.delete(s.id);
     busy.delete(s.id);
     await refresh();
     if (r.status >= 300) {
@@ -218,7 +224,7 @@
       s.status === "running" || s.status === "posing" || s.status === "review"
         ? el("p", { class: "muted" }, "Spontaneous photo: ", el("span", { class: "status " + s.spontaneous, "data-spontaneous": s.spontaneous }, s.spontaneous))
         : null,
-      el("div", { class: "countdown", id: "count-" + s.id, "aria-live": "assertive" }),
+      el("div", { class: "countdown", id: "count-" + s.id, "aria-live": "assertive" }, counting.get(s.id) || ""),
       el("div", { class: "row" }, actions),
       el("p", { class: "error", id: "err-" + s.id, role: "alert" }),
       photos.length ? el("div", { class: "photos" }, photos) : null);
