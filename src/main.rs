@@ -217,7 +217,7 @@ fn run() -> anyhow::Result<()> {
             let config_path = path.display().to_string();
             serve(config, move |addr| {
                 println!(
-                    "cosmosd demo running at http://{addr}  (Ctrl-C stops it)\n  try: curl http://{addr}/api/health\n{pins}\n  config: {config_path}"
+                    "cosmosd demo running at http://{addr}  (Ctrl-C stops it)\n  kiosk: http://{addr}/kiosk   host console: http://{addr}/host\n  try: curl http://{addr}/api/health\n{pins}\n  config: {config_path}"
                 );
             })
         }
