@@ -139,8 +139,14 @@ pub async fn run(
             .context("resuming the show timeline")?;
     }
 
-    let outbox = Outbox::new(config.clone(), store.clone(), events.clone())
-        .context("loading the mail templates")?;
+    // Reading and test-rendering the templates is file IO: keep it off the async workers.
+    let outbox = {
+        let (config, store, events) = (config.clone(), store.clone(), events.clone());
+        tokio::task::spawn_blocking(move || Outbox::new(config, store, events))
+            .await
+            .context("loading the mail templates panicked")?
+            .context("loading the mail templates")?
+    };
     let sender = outbox.start().context("starting the outbox sender")?;
 
     let ctx = Arc::new(api::Context {

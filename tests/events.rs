@@ -45,12 +45,17 @@ impl Stream {
 
     /// Reads until `needle` has been seen (panics after `secs`).
     fn wait_for(&mut self, needle: &str, secs: u64) {
+        self.wait_count(needle, 1, secs);
+    }
+
+    /// Reads until `needle` occurs `n` times (panics after `secs`).
+    fn wait_count(&mut self, needle: &str, n: usize, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         let mut buf = [0u8; 4096];
-        while !self.text.contains(needle) {
+        while self.text.matches(needle).count() < n {
             assert!(
                 Instant::now() < deadline,
-                "no {needle:?} in:\n{}",
+                "fewer than {n} {needle:?} in:\n{}",
                 self.text
             );
             match self.sock.read(&mut buf) {
