@@ -307,8 +307,15 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
         stream::start(ctx, rq, stream_role, after);
         return;
     }
-    if (200..300).contains(&status) && method != "GET" {
-        publish_change(ctx, route_name, &method);
+    if (200..300).contains(&status)
+        && let Some(route) = ROUTES
+            .iter()
+            .find(|r| r.path == route_name && r.method == method)
+    {
+        let data = serde_json::json!({"route": route.path, "method": route.method});
+        for t in route.changes {
+            ctx.events.publish(*t, data.clone());
+        }
     }
     let mut resp = tiny_http::Response::from_data(reply.body).with_status_code(status);
     let mut headers = vec![
@@ -337,32 +344,6 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
     );
     if let Err(e) = sent {
         log::debug!(route = route_name; "client went away before the answer was sent: {e}");
-    }
-}
-
-/// Tells the event streams what a successful change touched; pages refetch from there.
-fn publish_change(ctx: &Context, route: &str, method: &str) {
-    use crate::events::Topic;
-    let data = serde_json::json!({"route": route, "method": method});
-    let topics: &[Topic] = if route.starts_with("/api/guests") {
-        &[Topic::Waitlist]
-    } else if route.starts_with("/api/shows/{id}/spontaneous")
-        || route.starts_with("/api/shows/{id}/capture")
-    {
-        // The studio announces the photo itself (the timer has no request).
-        &[Topic::Show]
-    } else if route.starts_with("/api/shows") {
-        // Shows hold guests: booking, cancelling and finishing change the waitlist too.
-        &[Topic::Show, Topic::Waitlist]
-    } else if route.starts_with("/api/photos") {
-        &[Topic::Photo]
-    } else if route.starts_with("/api/outbox") {
-        &[Topic::Mail]
-    } else {
-        &[]
-    };
-    for t in topics {
-        ctx.events.publish(*t, data.clone());
     }
 }
 

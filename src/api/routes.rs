@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, Call, Context, Reply};
 use crate::access::{self, Role};
+use crate::events::Topic;
 use crate::health;
 use crate::outbox::Uplink;
 use crate::photos::Variant;
@@ -32,6 +33,8 @@ pub struct Route {
     pub roles: &'static [Role],
     /// Whether the route takes a JSON body.
     pub body: bool,
+    /// What a successful call changes, for the event streams (pages refetch from there).
+    pub changes: &'static [Topic],
     pub(super) handler: Handler,
 }
 
@@ -43,11 +46,15 @@ const PUBLIC: &[Role] = &[];
 
 macro_rules! route {
     ($m:literal $p:literal $roles:expr, $body:literal => $h:expr) => {
+        route!($m $p $roles, $body => $h; [])
+    };
+    ($m:literal $p:literal $roles:expr, $body:literal => $h:expr; [$($t:ident),*]) => {
         Route {
             method: $m,
             path: $p,
             roles: $roles,
             body: $body,
+            changes: &[$(Topic::$t),*],
             handler: $h,
         }
     };
@@ -60,32 +67,32 @@ pub static ROUTES: &[Route] = &[
     route!("POST" "/api/session" PUBLIC, true => post_session),
     route!("DELETE" "/api/session" ANY, false => delete_session),
     route!("GET" "/api/questionnaire" PUBLIC, false => get_questionnaire),
-    route!("POST" "/api/guests" KIOSK, true => post_guest),
+    route!("POST" "/api/guests" KIOSK, true => post_guest; [Waitlist]),
     route!("GET" "/api/guests" HOST, false => list_guests),
     route!("GET" "/api/guests/{id}" HOST, false => get_guest),
-    route!("PATCH" "/api/guests/{id}" HOST, true => patch_guest),
-    route!("DELETE" "/api/guests/{id}" HOST, false => delete_guest),
-    route!("POST" "/api/shows" HOST, true => post_show),
+    route!("PATCH" "/api/guests/{id}" HOST, true => patch_guest; [Waitlist]),
+    route!("DELETE" "/api/guests/{id}" HOST, false => delete_guest; [Waitlist]),
+    route!("POST" "/api/shows" HOST, true => post_show; [Show, Waitlist]),
     route!("GET" "/api/shows" HOST, false => list_shows),
     // Before `/api/shows/{id}`, which would take "next-start" for an id.
     route!("GET" "/api/shows/next-start" HOST, false => get_next_start),
     route!("GET" "/api/shows/{id}" HOST, false => get_show),
-    route!("PATCH" "/api/shows/{id}" HOST, true => patch_show),
-    route!("POST" "/api/shows/{id}/cancel" HOST, false => |c, r| act(c, r, ShowAction::Cancel)),
-    route!("POST" "/api/shows/{id}/start" HOST, false => |c, r| act(c, r, ShowAction::Start)),
-    route!("POST" "/api/shows/{id}/pose" HOST, false => |c, r| act(c, r, ShowAction::Pose)),
-    route!("POST" "/api/shows/{id}/spontaneous" SHOW_CONTROL, false => post_spontaneous),
-    route!("POST" "/api/shows/{id}/capture" HOST, false => post_capture),
-    route!("POST" "/api/shows/{id}/finish" HOST, false => post_finish),
+    route!("PATCH" "/api/shows/{id}" HOST, true => patch_show; [Show, Waitlist]),
+    route!("POST" "/api/shows/{id}/cancel" HOST, false => |c, r| act(c, r, ShowAction::Cancel); [Show, Waitlist]),
+    route!("POST" "/api/shows/{id}/start" HOST, false => |c, r| act(c, r, ShowAction::Start); [Show]),
+    route!("POST" "/api/shows/{id}/pose" HOST, false => |c, r| act(c, r, ShowAction::Pose); [Show]),
+    route!("POST" "/api/shows/{id}/spontaneous" SHOW_CONTROL, false => post_spontaneous; [Show]),
+    route!("POST" "/api/shows/{id}/capture" HOST, false => post_capture; [Show]),
+    route!("POST" "/api/shows/{id}/finish" HOST, false => post_finish; [Show, Waitlist]),
     route!("GET" "/api/photos/{id}" HOST, false => get_photo),
     route!("GET" "/api/photos/{id}/preview" HOST, false => |c, r| photo_file(c, r, Variant::Preview)),
     route!("GET" "/api/photos/{id}/email" HOST, false => |c, r| photo_file(c, r, Variant::Email)),
     route!("GET" "/api/photos/{id}/original" HOST, false => |c, r| photo_file(c, r, Variant::Original)),
-    route!("POST" "/api/photos/{id}/approve" HOST, false => approve_photo),
-    route!("DELETE" "/api/photos/{id}" HOST, false => delete_photo),
+    route!("POST" "/api/photos/{id}/approve" HOST, false => approve_photo; [Photo]),
+    route!("DELETE" "/api/photos/{id}" HOST, false => delete_photo; [Photo]),
     route!("GET" "/api/outbox" HOST, false => list_outbox),
-    route!("POST" "/api/outbox/flush" HOST, false => post_flush),
-    route!("POST" "/api/outbox/{id}/retry" HOST, false => post_retry),
+    route!("POST" "/api/outbox/flush" HOST, false => post_flush; [Mail]),
+    route!("POST" "/api/outbox/{id}/retry" HOST, false => post_retry; [Mail]),
     route!("GET" "/api/events" KIOSK, false => get_events),
 ];
 
