@@ -25,7 +25,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 
-use crate::config::{Config, MailTransport};
+use crate::config::Config;
 use crate::photos::PhotoFiles;
 use crate::show::{MailStatus, RefusalKind};
 use crate::store::{self, Mail, MailCounts, MailDraft, Show, Store};
@@ -162,10 +162,6 @@ impl Outbox {
             .clone()
     }
 
-    pub fn transport(&self) -> MailTransport {
-        self.shared.config.mail.transport
-    }
-
     pub fn counts(&self) -> store::Result<MailCounts> {
         self.shared.store.mail_counts()
     }
@@ -257,12 +253,6 @@ impl Outbox {
 
     pub fn list(&self, status: Option<MailStatus>, limit: u32) -> store::Result<Vec<Mail>> {
         self.shared.store.mails(status, limit)
-    }
-
-    /// Builds a message as it would go out, for `cosmosd preview-mail`.
-    pub fn build(&self, mail: &Mail) -> anyhow::Result<Vec<u8>> {
-        let (_, bytes) = sender::build(&self.shared, mail)?;
-        Ok(bytes)
     }
 }
 

@@ -173,7 +173,7 @@ fn transport_name(t: MailTransport) -> &'static str {
 }
 
 /// Builds a message's envelope and bytes from its row and its photos' email-size files.
-pub(super) fn build(sh: &Shared, m: &Mail) -> Result<(Envelope, Vec<u8>), message::BuildError> {
+fn build(sh: &Shared, m: &Mail) -> Result<(Envelope, Vec<u8>), message::BuildError> {
     let parts: Vec<Part> = m
         .attachments
         .iter()

@@ -58,11 +58,6 @@ const BUILT_IN: &[(&str, &str)] = &[
 ];
 const BUILT_IN_LOGO: &[u8] = include_bytes!("../../templates/mail/logo.png");
 
-/// The files a templates folder must hold (plus `logo.png` or `logo.jpg`).
-pub fn file_names() -> impl Iterator<Item = &'static str> {
-    BUILT_IN.iter().map(|(n, _)| *n)
-}
-
 /// Writes the built-in templates into `dir` (for a venue to start editing from).
 pub fn write_defaults(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
