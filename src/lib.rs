@@ -13,6 +13,7 @@
 //! - [`daemon`]: wires everything and owns the lifecycle (`run(config, listener, shutdown)`).
 //! - [`demo`]: the embedded default configuration of `cosmosd demo`.
 //! - [`logging`]: journal or stderr.
+//! - [`service`]: systemd readiness, watchdog pings (after our own health check), stop notice.
 
 pub mod access;
 pub mod api;
@@ -27,6 +28,7 @@ pub mod logging;
 pub mod outbox;
 pub mod photos;
 pub mod selftest;
+pub mod service;
 pub mod show;
 pub mod store;
 pub mod studio;

@@ -176,7 +176,18 @@ fn run() -> anyhow::Result<()> {
             logging::init();
             let config = Config::load(&config)?;
             lights_off_on_panic(&config);
-            serve(config, |_| {})
+            serve(config, |addr| {
+                cosmosd::service::ready(addr);
+                if let Some(period) = cosmosd::service::watchdog_period() {
+                    let spawned = std::thread::Builder::new()
+                        .name("watchdog".into())
+                        .spawn(move || cosmosd::service::watchdog(addr, period));
+                    if let Err(e) = spawned {
+                        // No pings: systemd restarts us, which is the right outcome.
+                        log::error!("cannot start the watchdog thread: {e}");
+                    }
+                }
+            })
         }
         Command::LightsOff { config } => {
             let config = Config::load(&config)?;
@@ -263,5 +274,6 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = term.recv() => log::info!(signal = "SIGTERM"; "stop requested"),
             _ = int.recv() => log::info!(signal = "SIGINT"; "stop requested"),
         }
+        cosmosd::service::stopping();
     })
 }
