@@ -24,6 +24,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub auth: AuthConfig,
     pub questionnaire: QuestionnaireConfig,
+    pub privacy: PrivacyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +160,14 @@ pub struct AuthConfig {
     pub lockout: Duration,
 }
 
+/// `[privacy]`: how long guest data is kept.
+#[derive(Debug, Clone)]
+pub struct PrivacyConfig {
+    /// Guests, shows, photos and messages untouched this long are purged (daily).
+    /// `retention_days`, 1–3650, default 30.
+    pub retention: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct QuestionnaireConfig {
     pub essences: Vec<Essence>,
@@ -222,6 +231,14 @@ struct Raw {
     auth: Option<RawAuth>,
     #[serde(default)]
     questionnaire: RawQuestionnaire,
+    #[serde(default)]
+    privacy: RawPrivacy,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    retention_days: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -875,6 +892,16 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
         };
         QuestionnaireConfig { essences }
     };
+    let privacy = PrivacyConfig {
+        retention: Duration::from_secs(
+            u64::from(in_range(
+                raw.privacy.retention_days.unwrap_or(30),
+                "privacy.retention_days",
+                1,
+                3650,
+            )?) * 86_400,
+        ),
+    };
 
     Ok(Config {
         server,
@@ -885,6 +912,7 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
         mail,
         auth,
         questionnaire,
+        privacy,
     })
 }
 
@@ -976,6 +1004,14 @@ technician_password = "long-enough"
     #[test]
     fn bad_values_name_the_key() {
         let cases = [
+            (
+                format!("{MINIMAL}\n[privacy]\nretention_days = 0\n"),
+                "privacy.retention_days",
+            ),
+            (
+                format!("{MINIMAL}\n[privacy]\nretention_dayz = 30\n"),
+                "privacy.retention_dayz",
+            ),
             (
                 MINIMAL.replace(
                     "backend = \"simulated\"\n[lights]",

@@ -86,10 +86,12 @@ pub async fn run(
     let config = Arc::new(config);
     let data_dir = config.storage.data_dir.clone();
     // SQLite and the filesystem block: keep them off the async workers.
-    let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
+    let (store, _data_lock) = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
-        Store::open(&data_dir.join(DB_FILE))
+        // One daemon per data folder; `cosmosd restore` takes the same lock.
+        let lock = crate::backup::lock_data_dir(&data_dir)?;
+        anyhow::Ok((Store::open(&data_dir.join(DB_FILE))?, lock))
     })
     .await
     .context("the store opener panicked")??;
@@ -149,6 +151,15 @@ pub async fn run(
     };
     let sender = outbox.start().context("starting the outbox sender")?;
 
+    // The daily purge of guest data past retention (its first run is now).
+    let retention = Arc::new(crate::retention::Retention::default());
+    let purge_task = tokio::spawn(crate::retention::run(
+        config.clone(),
+        store.clone(),
+        retention.clone(),
+        stop.clone(),
+    ));
+
     let ctx = Arc::new(api::Context {
         studio,
         outbox: outbox.clone(),
@@ -161,6 +172,7 @@ pub async fn run(
         config: config.clone(),
         store: store.clone(),
         started: Instant::now(),
+        retention,
     });
     let server = api::start(listener, ctx)?;
     let addr = server.local_addr();
@@ -179,6 +191,7 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || sender.join()).await;
     let _ = camera_task.await;
     let _ = lights_task.await;
+    let _ = purge_task.await;
     log::info!("stopped");
     Ok(())
 }

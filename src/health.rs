@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, MailTransport};
 use crate::outbox::Outbox;
+use crate::retention::Retention;
 use crate::store::Store;
 use crate::studio::Studio;
 
@@ -29,6 +30,7 @@ pub fn report(
     store: &Store,
     studio: &Studio,
     outbox: &Outbox,
+    retention: &Retention,
     started: Instant,
 ) -> Value {
     let db = match store.check() {
@@ -116,5 +118,12 @@ pub fn report(
             "pins": config.lights.pins,
         },
         "mail": mail,
+        "privacy": {
+            "retention_days": config.privacy.retention.as_secs() / 86_400,
+            "last_purge": retention.last().map(|r| match r.outcome {
+                Ok(p) => json!({"at": r.at.to_rfc3339(), "state": "ok", "removed": p}),
+                Err(e) => json!({"at": r.at.to_rfc3339(), "state": "error", "detail": e}),
+            }),
+        },
     })
 }

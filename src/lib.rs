@@ -8,6 +8,8 @@
 //! - [`api`]: the only place that knows HTTP; tiny_http workers, routes, errors.
 //! - [`photos`]: photo files (atomic writes) and their derivatives.
 //! - [`health`]: the health report.
+//! - [`retention`]: the daily purge of guest data past `privacy.retention_days`.
+//! - [`backup`]: `cosmosd backup` / `restore` (online SQLite backup + photos + manifest).
 //! - [`camera`]: the camera trait-like device, its backends and its owner task.
 //! - [`studio`]: the show timeline with the devices: spontaneous timer, captures → photos.
 //! - [`daemon`]: wires everything and owns the lifecycle (`run(config, listener, shutdown)`).
@@ -17,6 +19,7 @@
 
 pub mod access;
 pub mod api;
+pub mod backup;
 pub mod camera;
 pub mod config;
 pub mod daemon;
@@ -27,6 +30,7 @@ pub mod lights;
 pub mod logging;
 pub mod outbox;
 pub mod photos;
+pub mod retention;
 pub mod selftest;
 pub mod service;
 pub mod show;

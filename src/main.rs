@@ -46,6 +46,22 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
     },
+    /// Copy the database (online, consistent) and the photos into a new folder DEST,
+    /// with a SHA-256 manifest. Safe while the daemon runs.
+    Backup {
+        #[arg(long, value_name = "PATH", default_value = "/etc/cosmos/cosmosd.toml")]
+        config: PathBuf,
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+    },
+    /// Check a backup's manifest and put it in place of the data folder (stop the daemon
+    /// first). The data it replaces is moved to `replaced-<time>/` in the data folder.
+    Restore {
+        #[arg(long, value_name = "PATH", default_value = "/etc/cosmos/cosmosd.toml")]
+        config: PathBuf,
+        #[arg(value_name = "SRC")]
+        src: PathBuf,
+    },
     /// Render an example guest's mail with the venue's templates into an .eml file.
     PreviewMail {
         /// Take the templates, essences and sender from this config (default: built-in).
@@ -188,6 +204,39 @@ fn run() -> anyhow::Result<()> {
                     }
                 }
             })
+        }
+        Command::Backup { config, dest } => {
+            let config = Config::load(&config)?;
+            let s = cosmosd::backup::backup(&config, &dest)?;
+            println!(
+                "{}: {} guests, {} shows, {} photos; {} files, {} bytes (check: cd {} && sha256sum -c {})",
+                dest.display(),
+                s.guests,
+                s.shows,
+                s.photos,
+                s.files,
+                s.bytes,
+                dest.display(),
+                cosmosd::backup::MANIFEST
+            );
+            for m in &s.missing {
+                eprintln!("warning: {m} was not on disk (not in the backup)");
+            }
+            Ok(())
+        }
+        Command::Restore { config, src } => {
+            let config = Config::load(&config)?;
+            let s = cosmosd::backup::restore(&config, &src)?;
+            println!(
+                "{} restored into {}: {} guests, {} shows, {} photos; {} files checked",
+                src.display(),
+                config.storage.data_dir.display(),
+                s.guests,
+                s.shows,
+                s.photos,
+                s.files
+            );
+            Ok(())
         }
         Command::LightsOff { config } => {
             let config = Config::load(&config)?;

@@ -48,6 +48,8 @@ pub struct Context {
     pub throttle: Mutex<Throttle>,
     /// When the daemon started, for the health report.
     pub started: Instant,
+    /// The retention purge's last run, for the health report.
+    pub retention: Arc<crate::retention::Retention>,
 }
 
 /// An answer ready to be written.

@@ -332,6 +332,7 @@ fn get_health(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
             &ctx.store,
             &ctx.studio,
             &ctx.outbox,
+            &ctx.retention,
             ctx.started,
         ),
     ))

@@ -13,6 +13,7 @@
 
 mod migrations;
 mod outbox;
+mod retention;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -28,6 +29,7 @@ use crate::show::{
 
 pub use migrations::MIGRATIONS;
 pub use outbox::{Mail, MailCounts, MailDraft};
+pub use retention::Purged;
 
 /// The oldest SQLite this program runs on: 3.51.3 fixes a WAL corruption bug.
 pub const MIN_SQLITE: i32 = 3_051_003;
@@ -257,7 +259,9 @@ impl Store {
         conn.execute_batch(
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             -- deleted rows are overwritten with zeros: the retention purge leaves no copy
+             PRAGMA secure_delete = ON;",
         )
         .context("setting database pragmas")?;
         migrate(&mut conn).with_context(|| format!("migrating database {}", path.display()))?;

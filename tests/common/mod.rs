@@ -164,6 +164,13 @@ impl Daemon {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Writes this daemon's config to `cosmos.toml` in its temp dir (for the CLI).
+    pub fn config_file(&self) -> PathBuf {
+        let p = self.dir.path().join("cosmos.toml");
+        std::fs::write(&p, &self.config).unwrap();
+        p
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("data").join("cosmos.db")
     }
@@ -243,6 +250,12 @@ impl Daemon {
 
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.stop_inner()
+    }
+
+    /// Stops the daemon and hands over its temp dir (data folder and config) to the caller.
+    pub fn into_dir(mut self) -> tempfile::TempDir {
+        self.stop_inner().unwrap();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     fn stop_inner(&mut self) -> anyhow::Result<()> {

@@ -1,0 +1,436 @@
+//! `cosmosd backup DEST` and `cosmosd restore SRC`: the technician's copy of everything
+//! a guest gave us — the database and the photos — taken while the daemon runs.
+//!
+//! A backup folder holds `cosmos.db` (SQLite's online backup API: one consistent
+//! snapshot, taken in a single step under a read transaction, so the daemon's writes go
+//! on meanwhile), the photo files that snapshot names (`photos/<show>/<name>*.jpg`), and
+//! `MANIFEST.sha256` in `sha256sum` format (`sha256sum -c MANIFEST.sha256` checks it by
+//! hand). The folder is written under a temporary name and renamed when complete, so a
+//! folder named DEST is always a whole backup.
+//!
+//! Restore checks every checksum and the database's integrity before touching the data
+//! folder, refuses while a daemon holds the data folder's lock, stages the copy beside the
+//! live data, then swaps it in. What was there before is moved to
+//! `replaced-<time>/` inside the data folder, never deleted.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, OpenFlags, backup::StepResult};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::daemon::DB_FILE;
+use crate::photos::{PhotoFiles, Variant};
+
+pub const MANIFEST: &str = "MANIFEST.sha256";
+/// The lock a running daemon holds on its data folder (restore needs it free).
+pub const LOCK_FILE: &str = "cosmosd.lock";
+
+/// What a backup or restore copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub guests: u64,
+    pub shows: u64,
+    pub photos: u64,
+    /// Files listed in the manifest (the database included).
+    pub files: u64,
+    pub bytes: u64,
+    /// Photo files the snapshot names that were gone from disk (deleted after the
+    /// snapshot, or already missing; the health report lists the latter).
+    pub missing: Vec<String>,
+}
+
+/// Takes the data folder's lock: held by the daemon for its whole life, and by restore.
+/// Fails, naming the folder, when someone else holds it.
+pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
+    let path = data_dir.join(LOCK_FILE);
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(f),
+        Err(rustix::io::Errno::WOULDBLOCK) => bail!(
+            "another cosmosd is using {} (stop it first: systemctl stop cosmosd)",
+            data_dir.display()
+        ),
+        Err(e) => Err(io::Error::from(e)).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+/// Writes a backup of the configured data folder into `dest` (which must not exist yet,
+/// or be an empty folder).
+pub fn backup(config: &Config, dest: &Path) -> anyhow::Result<Summary> {
+    let data_dir = &config.storage.data_dir;
+    let db = data_dir.join(DB_FILE);
+    if !db.exists() {
+        bail!("no database at {} (storage.data_dir)", db.display());
+    }
+    if dest.exists()
+        && fs::read_dir(dest)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} already exists: choose a new folder", dest.display());
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = dest
+        .file_name()
+        .context("DEST must name a folder")?
+        .to_string_lossy();
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let result = write_backup(data_dir, &db, &tmp);
+    fix_owner(data_dir);
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if dest.exists() {
+        fs::remove_dir(dest).with_context(|| format!("replacing the empty {}", dest.display()))?;
+    }
+    fs::rename(&tmp, dest).with_context(|| format!("renaming into {}", dest.display()))?;
+    sync_dir(&parent)?;
+    Ok(summary)
+}
+
+fn write_backup(data_dir: &Path, db: &Path, tmp: &Path) -> anyhow::Result<Summary> {
+    let copy = tmp.join(DB_FILE);
+    {
+        let src = Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening {}", db.display()))?;
+        src.busy_timeout(Duration::from_secs(10))?;
+        let mut dst = Connection::open(&copy)?;
+        let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        // All pages in one step: one read transaction, one consistent snapshot, and no
+        // restart when the daemon writes meanwhile.
+        loop {
+            match b.step(-1).context("copying the database")? {
+                StepResult::Done => break,
+                StepResult::More => {}
+                StepResult::Busy | StepResult::Locked => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {}
+            }
+        }
+    }
+    // A backup is a single file: no WAL beside it.
+    let dst = Connection::open(&copy)?;
+    dst.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+    check_integrity(&dst, &copy)?;
+    let mut summary = count(&dst)?;
+    let photos: Vec<(String, String)> = dst
+        .prepare("SELECT show_id, name FROM photos ORDER BY show_id, name")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    drop(dst);
+
+    let from = PhotoFiles::new(data_dir);
+    let to = PhotoFiles::new(tmp);
+    for (show, name) in &photos {
+        for v in Variant::ALL {
+            let (src, dst) = (from.path(show, name, v), to.path(show, name, v));
+            if !src.exists() {
+                summary.missing.push(rel(data_dir, &src));
+                continue;
+            }
+            fs::create_dir_all(dst.parent().unwrap())?;
+            fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+        }
+    }
+    let (files, bytes) = write_manifest(tmp)?;
+    summary.files = files;
+    summary.bytes = bytes;
+    Ok(summary)
+}
+
+/// Restores the backup in `src` into the configured data folder.
+pub fn restore(config: &Config, src: &Path) -> anyhow::Result<Summary> {
+    let data_dir = &config.storage.data_dir;
+    let (files, bytes) = verify(src)?;
+    fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let _lock = lock_data_dir(data_dir)?;
+
+    // Stage beside the live data (same filesystem, so the swap is two renames).
+    let staged_db = data_dir.join(format!("{DB_FILE}.restoring"));
+    let staged_photos = data_dir.join("photos.restoring");
+    let _ = fs::remove_file(&staged_db);
+    let _ = fs::remove_dir_all(&staged_photos);
+    copy_file(&src.join(DB_FILE), &staged_db)?;
+    let summary = {
+        let c = Connection::open(&staged_db)?;
+        check_integrity(&c, &src.join(DB_FILE))?;
+        count(&c)?
+    };
+    if src.join("photos").exists() {
+        copy_tree(&src.join("photos"), &staged_photos)?;
+    } else {
+        fs::create_dir_all(&staged_photos)?;
+    }
+
+    // Move what is there aside (never deleted), then swap the staged copy in.
+    let live_db = data_dir.join(DB_FILE);
+    let live_photos = data_dir.join("photos");
+    let aside = data_dir.join(format!(
+        "replaced-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    let mut moved = Vec::new();
+    for name in [
+        DB_FILE.to_string(),
+        format!("{DB_FILE}-wal"),
+        format!("{DB_FILE}-shm"),
+        "photos".into(),
+        "mail".into(),
+    ] {
+        let p = data_dir.join(&name);
+        if p.exists() {
+            fs::create_dir_all(&aside)?;
+            fs::rename(&p, aside.join(&name))
+                .with_context(|| format!("moving {} aside", p.display()))?;
+            moved.push(name);
+        }
+    }
+    fs::rename(&staged_photos, &live_photos)?;
+    fs::rename(&staged_db, &live_db)?;
+    sync_dir(data_dir)?;
+    if !moved.is_empty() {
+        log::info!(aside = aside.display().to_string().as_str(); "restore: the previous data was moved aside: {}", moved.join(", "));
+        eprintln!(
+            "the previous data ({}) is in {}",
+            moved.join(", "),
+            aside.display()
+        );
+    }
+    fix_owner(data_dir);
+    Ok(Summary {
+        files,
+        bytes,
+        ..summary
+    })
+}
+
+/// Checks every file of a backup's manifest. Returns (files, bytes).
+pub fn verify(src: &Path) -> anyhow::Result<(u64, u64)> {
+    let manifest = src.join(MANIFEST);
+    let text = fs::read_to_string(&manifest)
+        .with_context(|| format!("{}: not a cosmosd backup", manifest.display()))?;
+    let (mut files, mut bytes, mut has_db) = (0, 0, false);
+    for (i, line) in text.lines().enumerate() {
+        let (hash, name) = line.split_once("  ").with_context(|| {
+            format!(
+                "{} line {}: not `<sha256>  <file>`",
+                manifest.display(),
+                i + 1
+            )
+        })?;
+        if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+            bail!(
+                "{} line {}: `{name}` leaves the backup folder",
+                manifest.display(),
+                i + 1
+            );
+        }
+        let path = src.join(name);
+        let (got, len) =
+            sha256_file(&path).with_context(|| format!("reading {}", path.display()))?;
+        if got != hash {
+            bail!(
+                "{}: checksum mismatch (the backup is damaged; nothing was restored)",
+                path.display()
+            );
+        }
+        has_db |= name == DB_FILE;
+        files += 1;
+        bytes += len;
+    }
+    if !has_db {
+        bail!("{}: lists no {DB_FILE}", manifest.display());
+    }
+    Ok((files, bytes))
+}
+
+fn check_integrity(c: &Connection, what: &Path) -> anyhow::Result<()> {
+    let r: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if r != "ok" {
+        bail!("{}: integrity check failed: {r}", what.display());
+    }
+    Ok(())
+}
+
+fn count(c: &Connection) -> anyhow::Result<Summary> {
+    let n = |t: &str| -> rusqlite::Result<u64> {
+        c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+    };
+    Ok(Summary {
+        guests: n("guests")?,
+        shows: n("shows")?,
+        photos: n("photos")?,
+        ..Summary::default()
+    })
+}
+
+/// Writes `MANIFEST.sha256` for every file under `dir` (fsyncing each). Returns
+/// (files, bytes).
+fn write_manifest(dir: &Path) -> anyhow::Result<(u64, u64)> {
+    let mut all = Vec::new();
+    walk(dir, &mut all)?;
+    all.sort();
+    let mut text = String::new();
+    let mut bytes = 0;
+    for p in &all {
+        File::open(p)?.sync_all()?;
+        let (hash, len) = sha256_file(p)?;
+        bytes += len;
+        text.push_str(&format!("{hash}  {}\n", rel(dir, p)));
+    }
+    let mut f = File::create(dir.join(MANIFEST))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    for d in dirs_of(dir, &all) {
+        sync_dir(&d)?;
+    }
+    Ok((all.len() as u64, bytes))
+}
+
+fn dirs_of(root: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut d: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect();
+    d.push(root.to_path_buf());
+    d.sort();
+    d.dedup();
+    d
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            walk(&e.path(), out)?;
+        } else if t.is_file() {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    walk(from, &mut files)?;
+    fs::create_dir_all(to)?;
+    for f in &files {
+        copy_file(f, &to.join(f.strip_prefix(from)?))?;
+    }
+    for d in dirs_of(
+        to,
+        &files
+            .iter()
+            .map(|f| to.join(f.strip_prefix(from).unwrap()))
+            .collect::<Vec<_>>(),
+    ) {
+        sync_dir(&d)?;
+    }
+    Ok(())
+}
+
+fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if let Some(p) = to.parent() {
+        fs::create_dir_all(p)?;
+    }
+    fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
+    File::open(to)?.sync_all()?;
+    Ok(())
+}
+
+fn sha256_file(p: &Path) -> io::Result<(String, u64)> {
+    let mut f = File::open(p)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut len = 0;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((hex::encode(h.finalize()), len))
+}
+
+fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn sync_dir(d: &Path) -> anyhow::Result<()> {
+    File::open(d)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", d.display()))
+}
+
+/// Run as root (the technician's `sudo`), files we created in the data folder would
+/// belong to root and the service user could not open them. Give everything in the
+/// data folder that root owns to the folder's owner.
+fn fix_owner(data_dir: &Path) {
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let Ok(meta) = fs::metadata(data_dir) else {
+        return;
+    };
+    if meta.uid() == 0 {
+        return;
+    }
+    let (uid, gid) = (meta.uid(), meta.gid());
+    let mut all = Vec::new();
+    let _ = walk(data_dir, &mut all);
+    let mut dirs = Vec::new();
+    collect_dirs(data_dir, &mut dirs);
+    for p in all.iter().chain(dirs.iter()) {
+        if fs::symlink_metadata(p)
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false)
+        {
+            let _ = std::os::unix::fs::chown(p, Some(uid), Some(gid));
+        }
+    }
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.push(e.path());
+                collect_dirs(&e.path(), out);
+            }
+        }
+    }
+}
