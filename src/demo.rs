@@ -67,6 +67,85 @@ show_control_token = "{sc}"
     )
 }
 
+/// A venue's first configuration, written by the Debian package (`cosmosd init-config`)
+/// with new secrets: the real camera and GPIO (or simulated ones, for a box without
+/// them), data in /var/lib/cosmos, and mail queued for an SMTP relay that the technician
+/// still has to name — until then the guests' messages wait in the outbox (the health
+/// report says the uplink is down), they are never written off.
+pub fn venue_config_text(simulated: bool) -> String {
+    let (camera, lights) = if simulated {
+        ("simulated", "simulated")
+    } else {
+        ("gphoto2", "rppal")
+    };
+    let host = random_digits(6);
+    let mut kiosk = random_digits(6);
+    while kiosk == host {
+        kiosk = random_digits(6);
+    }
+    format!(
+        r#"# cosmosd configuration for this venue. Made with new secrets by `cosmosd init-config`.
+# Check it with `cosmosd check-config /etc/cosmos/cosmosd.toml`, then
+# `systemctl restart cosmosd`. Every key is described in the README.
+
+[server]
+listen = "0.0.0.0:8080"
+
+[storage]
+data_dir = "/var/lib/cosmos"
+
+[camera]
+backend = "{camera}"              # "gphoto2" finds the Canon on USB; or "simulated"
+
+[lights]
+backend = "{lights}"                # "rppal" (the Pi's GPIO) or "simulated"
+pins = [17, 27, 22, 23]            # BCM pins, one per floor marker
+
+[show]
+duration_minutes = 15
+changeover_minutes = 5
+spontaneous_offset_seconds = 540
+
+[mail]
+transport = "smtp"
+from = "COSMOS <cosmos@example.com>"
+# Name the venue's relay here. Until then messages wait in the outbox.
+smtp_host = "smtp.invalid"
+smtp_port = 587
+tls = "starttls"
+# username = "cosmos"
+# password_file = "/etc/cosmos/smtp-password"
+
+[privacy]
+retention_days = 30
+
+[auth]
+host_pin = "{host}"
+kiosk_pin = "{kiosk}"
+technician_password = "{tech}"
+show_control_token = "{sc}"
+"#,
+        tech = random_hex(8),
+        sc = random_hex(16),
+    )
+}
+
+/// Writes [`venue_config_text`] to `path` (mode 0640), refusing to replace a file.
+pub fn init_config(path: &Path, simulated: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .open(path)
+        .with_context(|| format!("creating {} (an existing config is never replaced)", path.display()))?;
+    f.write_all(venue_config_text(simulated).as_bytes())
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// Loads the demo config from `dir`, writing a new one first if there is none.
 pub fn prepare(dir: &Path) -> anyhow::Result<(Config, PathBuf)> {
     std::fs::create_dir_all(dir)
@@ -83,6 +162,28 @@ pub fn prepare(dir: &Path) -> anyhow::Result<(Config, PathBuf)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_venue_config_is_valid_for_both_kinds_of_box() {
+        for simulated in [false, true] {
+            let c = crate::config::Config::from_toml_str(
+                &super::venue_config_text(simulated),
+                std::path::Path::new("/etc/cosmos"),
+            )
+            .unwrap();
+            assert_eq!(c.storage.data_dir, std::path::Path::new("/var/lib/cosmos"));
+            assert_eq!(
+                c.lights.backend == crate::config::LightsBackend::Simulated,
+                simulated
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        super::init_config(&p, true).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o640);
+        assert!(super::init_config(&p, true).is_err(), "never replaced");
+    }
+
     #[test]
     fn the_demo_config_is_valid_and_has_fresh_secrets() {
         let dir = tempfile::tempdir().unwrap();

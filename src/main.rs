@@ -46,6 +46,14 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
     },
+    /// Write a venue's first config with new secrets (the package's install step).
+    InitConfig {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Simulated camera and lights (a box without them, e.g. the QEMU image).
+        #[arg(long)]
+        simulated: bool,
+    },
     /// Copy the database (online, consistent) and the photos into a new folder DEST,
     /// with a SHA-256 manifest. Safe while the daemon runs.
     Backup {
@@ -204,6 +212,11 @@ fn run() -> anyhow::Result<()> {
                     }
                 }
             })
+        }
+        Command::InitConfig { path, simulated } => {
+            demo::init_config(&path, simulated)?;
+            println!("{}: written with new PINs", path.display());
+            Ok(())
         }
         Command::Backup { config, dest } => {
             let config = Config::load(&config)?;
