@@ -9,9 +9,9 @@ want=(gcc g++ libc6-dev pkg-config cmake nasm libgphoto2-dev libclang-dev)
 # The tests also build the virtual camera from source (dpkg-dev for `apt-get source`),
 # compare against libvips, use the gphoto2 CLI in the camera selftest docs, and run a
 # real SMTP server (aiosmtpd, under Debian's /usr/bin/python3) for the mail tests, and
-# drive the tablets' pages in Debian's chromium.
+# drive the tablets' pages in Debian's chromium; systemd-analyze checks the unit.
 if [[ "${1:-}" == "--test" ]]; then
-  want+=(dpkg-dev libltdl-dev libexif-dev libvips-tools gphoto2 python3-aiosmtpd chromium)
+  want+=(dpkg-dev libltdl-dev libexif-dev libvips-tools gphoto2 python3-aiosmtpd chromium systemd)
   command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 

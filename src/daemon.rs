@@ -21,6 +21,9 @@ use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::studio::Studio;
 
+/// How often the health watcher looks (it logs only changes).
+const HEALTH_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The database file's name inside `storage.data_dir`.
 pub const DB_FILE: &str = "cosmos.db";
 
@@ -174,6 +177,42 @@ pub async fn run(
         started: Instant::now(),
         retention,
     });
+    // Health in the journal: one line whenever what needs the technician changes.
+    let health_task = {
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut last: Option<Vec<String>> = None;
+            loop {
+                let c = ctx.clone();
+                let now = tokio::task::spawn_blocking(move || {
+                    crate::health::problems(&crate::health::report(
+                        &c.config,
+                        &c.store,
+                        &c.studio,
+                        &c.outbox,
+                        &c.retention,
+                        c.started,
+                    ))
+                })
+                .await;
+                if let Ok(now) = now
+                    && last.as_ref() != Some(&now)
+                {
+                    if now.is_empty() {
+                        log::info!(health = "ok"; "health: ok");
+                    } else {
+                        log::warn!(health = "degraded", problems = now.join("; ").as_str(); "health: {}", now.join("; "));
+                    }
+                    last = Some(now);
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(HEALTH_LOG_EVERY) => {}
+                }
+            }
+        })
+    };
     let server = api::start(listener, ctx)?;
     let addr = server.local_addr();
     log::info!(listen = addr.to_string().as_str(), db = store.path().display().to_string().as_str();
@@ -192,6 +231,7 @@ pub async fn run(
     let _ = camera_task.await;
     let _ = lights_task.await;
     let _ = purge_task.await;
+    let _ = health_task.await;
     log::info!("stopped");
     Ok(())
 }

@@ -139,7 +139,12 @@ pub fn init_config(path: &Path, simulated: bool) -> anyhow::Result<()> {
         .create_new(true)
         .mode(0o640)
         .open(path)
-        .with_context(|| format!("creating {} (an existing config is never replaced)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "creating {} (an existing config is never replaced)",
+                path.display()
+            )
+        })?;
     f.write_all(venue_config_text(simulated).as_bytes())
         .and_then(|_| f.sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
@@ -179,7 +184,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
         super::init_config(&p, true).unwrap();
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
         assert_eq!(mode & 0o777, 0o640);
         assert!(super::init_config(&p, true).is_err(), "never replaced");
     }

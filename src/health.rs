@@ -127,3 +127,81 @@ pub fn report(
         },
     })
 }
+
+/// What in a report needs the technician, one short phrase each (no guest data): the
+/// health watcher logs these when they change, so the journal tells the same story as
+/// `GET /api/health`.
+pub fn problems(report: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if report["database"]["state"] != "ok" {
+        out.push(format!(
+            "database {}",
+            report["database"]["detail"].as_str().unwrap_or("error")
+        ));
+    }
+    match report["disk"]["state"].as_str() {
+        Some("ok") => {}
+        Some("low") => out.push(format!(
+            "disk low: {} MB free",
+            report["disk"]["free_bytes"].as_u64().unwrap_or(0) / 1_000_000
+        )),
+        _ => out.push("disk unreadable".into()),
+    }
+    if report["camera"]["state"] != "connected" {
+        out.push(match report["camera"]["last_error"].as_str() {
+            Some(e) => format!("camera disconnected: {e}"),
+            None => "camera disconnected".into(),
+        });
+    }
+    if report["mail"]["state"] == "down" {
+        out.push(match report["mail"]["last_error"].as_str() {
+            Some(e) => format!("mail uplink down: {e}"),
+            None => "mail uplink down".into(),
+        });
+    }
+    if let Some(n) = report["mail"]["failed"].as_u64().filter(|n| *n > 0) {
+        out.push(format!("{n} messages failed"));
+    }
+    if let Some(n) = report["photos"]["missing_files"]
+        .as_array()
+        .map(Vec::len)
+        .filter(|n| *n > 0)
+    {
+        out.push(format!("{n} photo files missing"));
+    }
+    if let Some(n) = report["alerts"].as_array().map(Vec::len).filter(|n| *n > 0) {
+        out.push(format!("{n} alerts for the host"));
+    }
+    if report["privacy"]["last_purge"]["state"] == "error" {
+        out.push("retention purge failed".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_name_what_is_not_ok_and_nothing_else() {
+        let ok = json!({
+            "database": {"state": "ok"}, "disk": {"state": "ok"},
+            "camera": {"state": "connected"}, "mail": {"state": "up", "failed": 0},
+            "photos": {"missing_files": []}, "alerts": [], "privacy": {"last_purge": null},
+        });
+        assert!(problems(&ok).is_empty());
+        let mut bad = ok.clone();
+        bad["disk"] = json!({"state": "low", "free_bytes": 12_000_000u64});
+        bad["camera"] = json!({"state": "disconnected", "last_error": "USB unplugged"});
+        bad["mail"] = json!({"state": "down", "last_error": "connection refused", "failed": 2});
+        assert_eq!(
+            problems(&bad),
+            [
+                "disk low: 12 MB free",
+                "camera disconnected: USB unplugged",
+                "mail uplink down: connection refused",
+                "2 messages failed"
+            ]
+        );
+    }
+}
