@@ -46,6 +46,16 @@ if [[ ${#need[@]} -gt 0 ]]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
 fi
 
+if [[ $arch != "$(dpkg --print-architecture)" ]]; then
+  # The target's maintainer scripts run under qemu-user through binfmt_misc.
+  command -v qemu-aarch64-static >/dev/null || \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-user-static binfmt-support
+  [[ -e /proc/sys/fs/binfmt_misc/status ]] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+  [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || {
+    echo "building an $arch image here needs binfmt_misc with qemu-aarch64 registered (qemu-user-static)" >&2; exit 1; }
+fi
+
 mkdir -p "$out"
 out=$(realpath "$out")
 if [[ -z $deb ]]; then
