@@ -48,8 +48,8 @@ fi
 
 if [[ $arch != "$(dpkg --print-architecture)" ]]; then
   # The target's maintainer scripts run under qemu-user through binfmt_misc.
-  command -v qemu-aarch64-static >/dev/null || \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-user-static binfmt-support
+  { command -v qemu-aarch64-static && command -v arch-test; } >/dev/null || \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-user-static binfmt-support arch-test
   [[ -e /proc/sys/fs/binfmt_misc/status ]] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
   update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
   [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || {

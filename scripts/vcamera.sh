@@ -15,7 +15,8 @@ shots="$out/shots"
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo="sudo"
 
-ver=$(dpkg-query -W -f='${source:Version}' libgphoto2-dev)
+# The native architecture's package (a cross-build box may also have libgphoto2-dev:arm64).
+ver=$(dpkg-query -W -f='${source:Version}' "libgphoto2-dev:$(dpkg --print-architecture)")
 if [[ -f "$out/iolibs/vusb.so" && -f "$shots/DCIM/100COSMO/pattern.jpg" \
       && "$(cat "$out/version" 2>/dev/null)" == "$ver" ]]; then
   exit 0
