@@ -66,13 +66,17 @@ if [[ -z $deb ]]; then
 fi
 deb=$(realpath "$deb")
 
-# The apt sources: this machine's Debian entries unless told otherwise.
+# The apt sources: this machine's Debian entries unless told otherwise, with the
+# components the image needs (the Pi's boot firmware is in non-free-firmware).
+[[ $arch == arm64 ]] && components="main contrib non-free-firmware" || components=main
 if [[ -z $sources ]]; then
   if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-    sources=/etc/apt/sources.list.d/debian.sources
+    sources=$out/apt.sources
+    sed "s/^Components:.*/Components: $components/" /etc/apt/sources.list.d/debian.sources >"$sources"
   else
-    sources=$out/sources.list
-    grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null >"$sources"
+    sources=$out/apt.list
+    grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+      | awk -v c="$components" '{ print $1, $2, $3, c }' >"$sources"
   fi
 fi
 
@@ -85,7 +89,6 @@ case $arch in
   amd64) packages+=(linux-image-amd64 initramfs-tools) ;;
   arm64) packages+=(linux-image-arm64 raspi-firmware firmware-brcm80211 wireless-regdb) ;;
 esac
-[[ $arch == arm64 ]] && components="main,contrib,non-free-firmware" || components=main
 
 rootfs=$out/rootfs-$arch
 # A build that died may have left the chroot's /proc, /sys or /dev mounted: never
@@ -101,7 +104,6 @@ trap 'unmount_under "$rootfs"' EXIT
 files=$root_dir/image-build/files
 echo "building the $arch root filesystem in $rootfs" >&2
 mmdebstrap --mode=root --variant=apt --architectures="$arch" \
-  --components="$components" \
   --aptopt='Acquire::Check-Valid-Until "false"' \
   --include="$(IFS=,; echo "${packages[*]}")" \
   --essential-hook='mkdir -p "$1/boot/firmware" "$1/etc/default"' \

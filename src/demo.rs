@@ -23,13 +23,23 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(b)
 }
 
-/// The demo configuration text, with new secrets.
-pub fn config_text() -> String {
+/// An `[auth]` section with new secrets: two different 6-digit PINs, a technician
+/// password and a show-control token.
+fn auth_section() -> String {
     let host = random_digits(6);
     let mut kiosk = random_digits(6);
     while kiosk == host {
         kiosk = random_digits(6);
     }
+    format!(
+        "[auth]\nhost_pin = \"{host}\"\nkiosk_pin = \"{kiosk}\"\ntechnician_password = \"{}\"\nshow_control_token = \"{}\"\n",
+        random_hex(8),
+        random_hex(16)
+    )
+}
+
+/// The demo configuration text, with new secrets.
+pub fn config_text() -> String {
     format!(
         r#"# cosmosd demo configuration: simulated camera and lights, mail written to files.
 # Made by `cosmosd demo`; edit freely, or copy it as a starting point for a venue.
@@ -56,14 +66,8 @@ spontaneous_offset_seconds = 540
 transport = "file"
 from = "COSMOS <cosmos@example.com>"
 
-[auth]
-host_pin = "{host}"
-kiosk_pin = "{kiosk}"
-technician_password = "{tech}"
-show_control_token = "{sc}"
-"#,
-        tech = random_hex(8),
-        sc = random_hex(16),
+{auth}"#,
+        auth = auth_section(),
     )
 }
 
@@ -78,11 +82,6 @@ pub fn venue_config_text(simulated: bool) -> String {
     } else {
         ("gphoto2", "rppal")
     };
-    let host = random_digits(6);
-    let mut kiosk = random_digits(6);
-    while kiosk == host {
-        kiosk = random_digits(6);
-    }
     format!(
         r#"# cosmosd configuration for this venue. Made with new secrets by `cosmosd init-config`.
 # Check it with `cosmosd check-config /etc/cosmos/cosmosd.toml`, then
@@ -119,14 +118,8 @@ tls = "starttls"
 [privacy]
 retention_days = 30
 
-[auth]
-host_pin = "{host}"
-kiosk_pin = "{kiosk}"
-technician_password = "{tech}"
-show_control_token = "{sc}"
-"#,
-        tech = random_hex(8),
-        sc = random_hex(16),
+{auth}"#,
+        auth = auth_section(),
     )
 }
 
