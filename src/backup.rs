@@ -434,3 +434,27 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_as_root_files_go_to_the_data_folders_owner() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root (it is what the technician's sudo does)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        fs::create_dir_all(data.join("photos/s_1")).unwrap();
+        fs::write(data.join("cosmos.db-shm"), b"x").unwrap();
+        fs::write(data.join("photos/s_1/p.jpg"), b"x").unwrap();
+        std::os::unix::fs::chown(&data, Some(12345), Some(12346)).unwrap();
+        fix_owner(&data);
+        for p in ["cosmos.db-shm", "photos", "photos/s_1", "photos/s_1/p.jpg"] {
+            let m = fs::metadata(data.join(p)).unwrap();
+            assert_eq!((m.uid(), m.gid()), (12345, 12346), "{p}");
+        }
+    }
+}
