@@ -104,6 +104,7 @@ trap 'unmount_under "$rootfs"' EXIT
 files=$root_dir/image-build/files
 echo "building the $arch root filesystem in $rootfs" >&2
 mmdebstrap --mode=root --variant=apt --architectures="$arch" \
+  --dpkgopt=force-confold --dpkgopt=force-confdef \
   --aptopt='Acquire::Check-Valid-Until "false"' \
   --include="$(IFS=,; echo "${packages[*]}")" \
   --essential-hook='mkdir -p "$1/boot/firmware" "$1/etc/default"' \
@@ -136,9 +137,10 @@ fi
 # The boot partition's content comes out of the root filesystem.
 bootdir=$out/boot-$arch
 rm -rf "$bootdir"; mkdir -p "$bootdir"
+# The kernel and initrd also go beside the image, for QEMU's direct kernel boot.
+cp "$(ls "$rootfs"/boot/vmlinuz-* | sort -V | tail -1)" "$out/cosmos-$arch.vmlinuz"
+cp "$(ls "$rootfs"/boot/initrd.img-* | sort -V | tail -1)" "$out/cosmos-$arch.initrd"
 if [[ $arch == amd64 ]]; then
-  cp "$(ls "$rootfs"/boot/vmlinuz-* | sort -V | tail -1)" "$out/cosmos-amd64.vmlinuz"
-  cp "$(ls "$rootfs"/boot/initrd.img-* | sort -V | tail -1)" "$out/cosmos-amd64.initrd"
   echo "This box boots through QEMU's direct kernel boot: see image-build/test-qemu.sh." >"$bootdir/README.txt"
 else
   cp -a "$rootfs/boot/firmware/." "$bootdir/"
