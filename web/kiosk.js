@@ -55,7 +55,11 @@
   function renderGroup(container, name, items) {
     const keep = new FormData($("guest-form")).get(name);
     container.replaceChildren(...items.map((c) => {
-      const input = el("input", { type: "radio", name, value: c.id, id: name + "-" + c.id, checked: keep === c.id });
+      const input = el("input", { type: "radio", name, value: c.id, id: name + "-" + c.id });
+      // The live `checked` property, never the `checked` attribute: the attribute is the
+      // default that `form.reset()` restores, so setting it here would hand this guest's
+      // answers to the next guest after a language switch.
+      input.checked = keep === c.id;
       return el("label", { class: "choice", for: name + "-" + c.id }, input, el("span", {}, c.name[lang]));
     }));
   }
@@ -143,6 +147,8 @@
     clearTimeout(window.__reset);
     clearErrors();
     $("guest-form").reset();
+    // Belt and braces: whatever the defaults say, the next guest starts with no answer.
+    for (const n of $("guest-form").querySelectorAll("input[type=radio], input[type=checkbox]")) n.checked = false;
     setLang("es");
     show("form-screen");
     $("name").focus();

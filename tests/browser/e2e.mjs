@@ -55,20 +55,40 @@ try {
   await kiosk.getByText("¡Gracias!").waitFor({ timeout: T });
   await shot(kiosk, "kiosk-thanks");
 
-  // The next guest, in English, by keyboard where it matters.
+  // The next guest picks answers in Spanish, then switches to English (the choices are
+  // redrawn) and finishes by keyboard where it matters.
   await kiosk.getByRole("button", { name: "Siguiente invitado" }).click();
+  await kiosk.getByText("Solar", { exact: true }).click();
+  await kiosk.getByText("Fuego", { exact: true }).click();
+  await kiosk.getByText("Jaguar", { exact: true }).click();
   await kiosk.getByRole("button", { name: "English" }).click();
   await kiosk.getByLabel("Your name").fill("Sam O'Neil");
   await kiosk.getByLabel("Your email").fill("sam@example.org");
-  await kiosk.getByText("Solar", { exact: true }).click();
-  await kiosk.getByText("Fire", { exact: true }).click();
-  await kiosk.getByText("Jaguar", { exact: true }).click();
+  if (!(await kiosk.locator("#element-fuego").isChecked())) throw new Error("the language switch lost the guest's element");
   await kiosk.getByLabel(/I agree/).focus();
   await kiosk.keyboard.press("Space");
   await shot(kiosk, "kiosk-questionnaire-en");
   await kiosk.getByLabel("Your email").press("Enter");
   await kiosk.getByText("Thank you!").waitFor({ timeout: T });
   await shot(kiosk, "kiosk-thanks-en");
+
+  // The guest after them starts from an empty form, in both languages: nobody inherits
+  // the previous guest's answers.
+  const emptyForm = async (when) => {
+    const checked = await kiosk.locator("#guest-form input:checked").count();
+    const name = await kiosk.locator("#name").inputValue();
+    const email = await kiosk.locator("#email").inputValue();
+    if (checked || name || email) {
+      throw new Error(`${when}: the next guest's form is not empty (${checked} checked, name "${name}", email "${email}")`);
+    }
+  };
+  await kiosk.getByRole("button", { name: "Next guest" }).click();
+  await kiosk.getByLabel("Tu nombre").waitFor({ timeout: T });
+  await emptyForm("after Next guest");
+  await kiosk.getByRole("button", { name: "English" }).click();
+  await emptyForm("after switching to English");
+  await kiosk.getByRole("button", { name: "Español" }).click();
+  await emptyForm("after switching back to Spanish");
 
   // ---- host: a tablet held sideways -------------------------------------------------
   const hctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
