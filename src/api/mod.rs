@@ -9,6 +9,7 @@
 //! itself failed (and is logged). No CORS headers are ever sent: the tablets' pages are
 //! served from this same origin.
 
+pub mod door;
 mod error;
 mod pages;
 mod routes;
@@ -16,7 +17,10 @@ mod stream;
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -119,24 +123,33 @@ impl Call {
     }
 }
 
-/// The running HTTP server.
+/// The running HTTP server: the front door on the LAN socket and the tiny_http workers
+/// behind it.
 pub struct Server {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     addr: SocketAddr,
+    /// Stops the door's accept loop and its connections.
+    door_stop: tokio_util::sync::CancellationToken,
+    door: tokio::task::JoinHandle<()>,
+    runtime: tokio::runtime::Handle,
 }
 
 /// What the workers share.
 ///
 /// tiny_http ends its accept thread on the *first* accept error (tiny-http issue #283),
-/// and with SO_RCVTIMEO on the listening socket an idle `accept` returns EAGAIN after
-/// `io_timeout`. So the server runs in *generations*: when a generation's accept thread
-/// ends, a worker starts the next one on a clone of the same socket (no connection is
-/// refused meanwhile: they wait in the backlog), and the old generation is drained by a
-/// thread of its own until its keep-alive connections have timed out.
+/// e.g. when descriptors run out. So the server runs in *generations*: when a
+/// generation's accept thread ends, a worker starts the next one on a Unix socket of its
+/// own and points the door at it, and the old generation is drained by a thread of its
+/// own until its connections are done. (Each generation has its own socket path because
+/// tiny_http removes its socket file when it is dropped.)
 struct Shared {
-    /// The listening socket; each generation gets a clone (same socket, same options).
-    listener: TcpListener,
+    /// Folder of the generations' Unix sockets (private to the daemon's user).
+    sockets: PathBuf,
+    /// Numbers the generations' socket files.
+    serial: AtomicU64,
+    /// Where the door sends new connections: the current generation's socket.
+    upstream: door::Upstream,
     /// The generation taking new connections.
     current: RwLock<Arc<tiny_http::Server>>,
     /// Threads draining retired generations.
@@ -150,8 +163,11 @@ impl Server {
         self.addr
     }
 
-    /// Stops taking requests, lets in-flight ones finish, and joins the workers.
+    /// Stops taking requests, lets in-flight ones finish, and joins the workers. Call it
+    /// off the async workers (it blocks).
     pub fn shutdown(self) {
+        self.door_stop.cancel();
+        let _ = self.runtime.block_on(self.door);
         self.shared.stopping.store(true, Ordering::SeqCst);
         for w in self.workers {
             let _ = w.join();
@@ -167,31 +183,100 @@ impl Server {
 /// How often idle workers look at the stop flag.
 const POLL: Duration = Duration::from_millis(200);
 
-fn generation(listener: &TcpListener) -> anyhow::Result<Arc<tiny_http::Server>> {
-    let l = listener
-        .try_clone()
-        .context("cloning the listening socket")?;
+/// A new tiny_http generation on a Unix socket of its own in `dir`.
+fn generation(dir: &Path, serial: u64) -> anyhow::Result<(Arc<tiny_http::Server>, PathBuf)> {
+    let path = dir.join(format!("http-{serial}.sock"));
+    let _ = std::fs::remove_file(&path);
+    let l = UnixListener::bind(&path)
+        .with_context(|| format!("binding the API's socket {}", path.display()))?;
     let s = tiny_http::Server::from_listener(l, None)
         .map_err(|e| anyhow::anyhow!("starting the HTTP server: {e}"))?;
-    Ok(Arc::new(s))
+    Ok((Arc::new(s), path))
 }
 
-/// Serves the API on `listener` until [`Server::shutdown`].
+/// The folder of the generations' sockets, emptied of a previous run's (the data-folder
+/// lock says no other daemon uses it) and private to the daemon's user.
+fn socket_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = data_dir.join("http");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))?;
+    // sun_path holds 108 bytes; say so plainly rather than failing to bind.
+    if dir.as_os_str().len() > 90 {
+        anyhow::bail!(
+            "storage.data_dir is too long for the API's socket ({}); use a shorter path",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// The door's limits from `[server]`, with connections capped to what the descriptor
+/// limit allows.
+fn limits(config: &Config) -> door::Limits {
+    let s = &config.server;
+    let head = s.io_timeout.min(Duration::from_secs(10));
+    let mut l = door::Limits {
+        max_connections: MAX_CONNECTIONS,
+        per_client: PER_CLIENT,
+        loopback_reserve: LOOPBACK_RESERVE,
+        max_head_bytes: 16 * 1024,
+        max_headers: 100,
+        max_body_bytes: s.max_body_bytes,
+        idle: s.io_timeout,
+        head,
+        body: s.io_timeout,
+        write: s.io_timeout,
+    };
+    let fds = crate::service::raise_fd_limit();
+    let room = (fds.saturating_sub(FDS_KEPT) as usize) / door::Limits::FDS_PER_CONNECTION;
+    let want = l.max_connections + l.loopback_reserve;
+    if room < want {
+        l.max_connections = room.saturating_sub(l.loopback_reserve).max(1);
+        log::warn!(fd_limit = fds, max_connections = l.max_connections;
+            "the descriptor limit ({fds}) allows only {} connections; raise LimitNOFILE", l.max_connections);
+    }
+    l
+}
+
+/// Connections open at once from the LAN (each tablet needs about eight).
+const MAX_CONNECTIONS: usize = 256;
+/// Connections open at once from one client address.
+const PER_CLIENT: usize = 48;
+/// Connections only the box itself may use (the watchdog's health check).
+const LOOPBACK_RESERVE: usize = 16;
+/// Descriptors kept for everything but connections: the database, photos, the camera,
+/// mail, the journal.
+const FDS_KEPT: u64 = 256;
+
+/// Serves the API on `listener` until [`Server::shutdown`]. Call it inside the tokio
+/// runtime: the door runs there.
 pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server> {
-    // tiny_http never sets socket timeouts; on Linux accepted sockets inherit these, so a
-    // tablet that stalls mid-request or stops reading cannot hold a worker forever.
-    let sock = socket2::SockRef::from(&listener);
-    let t = ctx.config.server.io_timeout;
-    sock.set_read_timeout(Some(t))
-        .context("setting SO_RCVTIMEO")?;
-    sock.set_write_timeout(Some(t))
-        .context("setting SO_SNDTIMEO")?;
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;
-    let first = generation(&listener)?;
+    let sockets = socket_dir(&ctx.config.storage.data_dir)?;
+    let (first, path) = generation(&sockets, 0)?;
+    let upstream: door::Upstream = Arc::new(RwLock::new(path));
+    let door_stop = tokio_util::sync::CancellationToken::new();
+    let runtime =
+        tokio::runtime::Handle::try_current().context("the API's door needs the tokio runtime")?;
+    let door = {
+        let _enter = runtime.enter();
+        door::spawn(
+            listener,
+            limits(&ctx.config),
+            upstream.clone(),
+            door_stop.clone(),
+        )
+        .context("starting the API's door")?
+    };
     let shared = Arc::new(Shared {
-        listener,
+        sockets,
+        serial: AtomicU64::new(1),
+        upstream,
         current: RwLock::new(first),
         drains: Mutex::new(Vec::new()),
         stopping: AtomicBool::new(false),
@@ -210,6 +295,9 @@ pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server>
         shared,
         workers,
         addr,
+        door_stop,
+        door,
+        runtime,
     })
 }
 
@@ -235,19 +323,15 @@ fn renew(shared: &Arc<Shared>, old: &Arc<tiny_http::Server>, err: std::io::Error
     if !Arc::ptr_eq(&cur, old) {
         return; // another worker already did it
     }
-    let idle = matches!(
-        err.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    );
-    if idle {
-        log::debug!("no connection for a while: renewing the HTTP acceptor");
-    } else {
-        log::warn!(error = err.to_string().as_str(); "accepting a connection failed: {err}; renewing the HTTP acceptor");
-        // e.g. out of file descriptors: do not spin
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let next = match generation(&shared.listener) {
-        Ok(n) => n,
+    log::warn!(error = err.to_string().as_str(); "the API's acceptor stopped: {err}; renewing it");
+    // e.g. out of file descriptors: do not spin
+    std::thread::sleep(Duration::from_millis(100));
+    let serial = shared.serial.fetch_add(1, Ordering::SeqCst);
+    let next = match generation(&shared.sockets, serial) {
+        Ok((n, path)) => {
+            *shared.upstream.write().unwrap_or_else(|p| p.into_inner()) = path;
+            n
+        }
         Err(e) => {
             log::error!("cannot renew the HTTP acceptor: {e:#}");
             std::thread::sleep(Duration::from_millis(500));
@@ -286,8 +370,12 @@ fn renew(shared: &Arc<Shared>, old: &Arc<tiny_http::Server>, err: std::io::Error
 fn handle(ctx: &Context, mut rq: tiny_http::Request) {
     let started = Instant::now();
     let method = rq.method().as_str().to_ascii_uppercase();
+    // The door puts the client's address in this header (and drops a client-sent one).
     let remote = rq
-        .remote_addr()
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(door::PEER_HEADER))
+        .and_then(|h| h.value.as_str().parse::<SocketAddr>().ok())
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
     let mut route_name = "-";
