@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::Throttle;
 use crate::api;
-use crate::camera::{self, Device, Gphoto, Simulated};
-use crate::config::{CameraBackend, Config, LightsBackend};
+use crate::camera::{self, Device};
+use crate::config::Config;
 use crate::events::{Events, Topic};
 use crate::lights;
 use crate::outbox::Outbox;
@@ -35,45 +35,14 @@ pub struct Devices {
 }
 
 impl Devices {
-    /// Builds the configured backends. The simulated camera makes its test photo here,
-    /// so call this before the runtime is busy. Fails when the GPIO cannot be opened (off
-    /// a Pi), naming `lights.backend`, or when `camera.simulated_photo` is unreadable.
+    /// Builds the configured backends (see `camera::Device::from_config` and
+    /// `lights::Device::from_config`). Fails when the GPIO cannot be opened (off a Pi),
+    /// naming `lights.backend`, or when `camera.simulated_photo` is unreadable.
     pub fn from_config(config: &Config) -> anyhow::Result<Devices> {
-        let c = &config.camera;
-        let l = &config.lights;
         Ok(Devices {
-            camera: match c.backend {
-                CameraBackend::Gphoto2 => {
-                    Device::Gphoto(Gphoto::new(c.model.clone(), c.port.clone()))
-                }
-                CameraBackend::Simulated => match &c.simulated_photo {
-                    None => Device::Simulated(Simulated::new(3000, 2000).0),
-                    Some(p) => {
-                        let jpeg = std::fs::read(p)
-                            .with_context(|| format!("camera.simulated_photo {}", p.display()))?;
-                        Device::Simulated(Simulated::with_photo(Arc::new(jpeg)).0)
-                    }
-                },
-            },
-            lights: match l.backend {
-                LightsBackend::Rppal => {
-                    lights::Device::Gpio(lights::gpio::Gpio::open(&l.pins, l.active_low)?)
-                }
-                LightsBackend::Simulated => {
-                    lights::Device::Simulated(lights::Simulated::new(l.pins.len()).0)
-                }
-            },
+            camera: Device::from_config(&config.camera)?,
+            lights: lights::Device::from_config(&config.lights)?,
         })
-    }
-}
-
-/// The camera owner's bounds, from `[camera]`.
-pub fn camera_timing(config: &Config) -> camera::Timing {
-    camera::Timing {
-        call_timeout: config.camera.call_timeout,
-        poll_every: config.camera.poll_interval,
-        busy_retries: config.camera.busy_retries,
-        ..camera::Timing::default()
     }
 }
 
@@ -102,7 +71,11 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let events = Arc::new(Events::new());
-    let (camera, camera_task) = camera::spawn(devices.camera, camera_timing(&config), stop.clone());
+    let (camera, camera_task) = camera::spawn(
+        devices.camera,
+        camera::Timing::from_config(&config.camera),
+        stop.clone(),
+    );
     let (lights, lights_task) = lights::spawn(devices.lights, config.lights.posing, stop.clone());
     let studio = Arc::new(Studio::new(
         config.clone(),

@@ -81,7 +81,7 @@ pub fn report(
         let u = outbox.uplink();
         let mut m = json!({
             "transport": match config.mail.transport {
-                MailTransport::Smtp => "smtp",
+                MailTransport::Smtp(_) => "smtp",
                 MailTransport::File => "file",
             },
             // The uplink: up, down (with why and the next try) or unknown (nothing sent yet).

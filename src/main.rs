@@ -137,14 +137,14 @@ fn run() -> anyhow::Result<()> {
             let c = Config::load(&path)?;
             let t = Templates::load(c.mail.templates_dir.as_deref(), &c.questionnaire.essences)?;
             println!(
-                "{}: ok (listen {}, data {}, camera {:?}, lights {:?} on {} markers, mail {:?}, templates {})",
+                "{}: ok (listen {}, data {}, camera {:?}, lights {:?} on {} markers, mail {}, templates {})",
                 path.display(),
                 c.server.listen,
                 c.storage.data_dir.display(),
                 c.camera.backend,
                 c.lights.backend,
                 c.lights.pins.len(),
-                c.mail.transport,
+                c.mail.transport.name(),
                 t.source()
             );
             Ok(())
@@ -164,8 +164,10 @@ fn run() -> anyhow::Result<()> {
                 }
                 None => (
                     None,
-                    cosmosd::config::default_essences(),
-                    "COSMOS <cosmos@example.com>".to_string(),
+                    cosmosd::show::default_essences(),
+                    "COSMOS <cosmos@example.com>"
+                        .parse()
+                        .expect("the sample sender is a valid mailbox"),
                 ),
             };
             let t = Templates::load(templates.as_deref().or(dir.as_deref()), &essences)?;
@@ -303,9 +305,7 @@ fn lights_off_on_panic(config: &Config) {
     let lights = config.lights.clone();
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if lights.backend == cosmosd::config::LightsBackend::Rppal {
-            let _ = cosmosd::lights::gpio::force_off(&lights.pins, lights.active_low);
-        }
+        let _ = cosmosd::lights::force_off(&lights);
         default(info);
     }));
 }

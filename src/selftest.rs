@@ -8,20 +8,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::camera;
 use crate::config::Config;
-use crate::daemon::camera_timing;
 
 /// Detects the configured camera, reports model and settings, takes one photo, makes its
 /// derivatives, and prints the timings. Writes the photo to `out` when given.
 pub fn camera(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let camera_device = match config.camera.backend {
-        crate::config::CameraBackend::Gphoto2 => camera::Device::Gphoto(camera::Gphoto::new(
-            config.camera.model.clone(),
-            config.camera.port.clone(),
-        )),
-        crate::config::CameraBackend::Simulated => {
-            camera::Device::Simulated(camera::Simulated::new(3000, 2000).0)
-        }
-    };
+    let camera_device = camera::Device::from_config(&config.camera)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -29,8 +20,8 @@ pub fn camera(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<
         .context("starting the async runtime")?;
     let stop = CancellationToken::new();
     let t0 = Instant::now();
-    let (handle, task) =
-        rt.block_on(async { camera::spawn(camera_device, camera_timing(config), stop.clone()) });
+    let timing = camera::Timing::from_config(&config.camera);
+    let (handle, task) = rt.block_on(async { camera::spawn(camera_device, timing, stop.clone()) });
     println!("camera backend: {}", handle.state().backend);
     let state = rt.block_on(async {
         let mut w = handle.watch();
@@ -95,15 +86,11 @@ pub fn camera(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<
 pub fn lights(config: &Config) -> anyhow::Result<()> {
     use crate::lights::{self, Program};
     let l = &config.lights;
-    let (device, log) = match l.backend {
-        crate::config::LightsBackend::Rppal => (
-            lights::Device::Gpio(lights::gpio::Gpio::open(&l.pins, l.active_low)?),
-            None,
-        ),
-        crate::config::LightsBackend::Simulated => {
-            let (d, log) = lights::Simulated::new(l.pins.len());
-            (lights::Device::Simulated(d), Some(log))
-        }
+    let device = lights::Device::from_config(l)?;
+    // The simulated markers record what they did, for the summary below.
+    let log = match &device {
+        lights::Device::Simulated(d) => Some(d.log()),
+        lights::Device::Gpio(_) => None,
     };
     println!(
         "lights backend: {} on BCM pins {:?} (active {})",
@@ -141,14 +128,10 @@ pub fn lights(config: &Config) -> anyhow::Result<()> {
 /// Forces every configured pin to its off level.
 pub fn lights_off(config: &Config) -> anyhow::Result<()> {
     let l = &config.lights;
-    match l.backend {
-        crate::config::LightsBackend::Rppal => {
-            crate::lights::gpio::force_off(&l.pins, l.active_low)?;
-            println!("floor markers off (BCM pins {:?})", l.pins);
-        }
-        crate::config::LightsBackend::Simulated => {
-            println!("simulated lights: nothing to turn off")
-        }
+    if crate::lights::force_off(l)? {
+        println!("floor markers off (BCM pins {:?})", l.pins);
+    } else {
+        println!("simulated lights: nothing to turn off");
     }
     Ok(())
 }

@@ -10,7 +10,34 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::Essence;
+/// One choice of the venue's essence list, with its display names. The list itself is
+/// configured (`[questionnaire] essences`); the domain owns the type, the config fills it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Essence {
+    pub id: String,
+    pub es: String,
+    pub en: String,
+}
+
+/// The default essence list: the three of the brief plus a few of the same spirit.
+pub fn default_essences() -> Vec<Essence> {
+    [
+        ("guerrero", "Guerrero", "Warrior"),
+        ("flor", "Flor", "Flower"),
+        ("colibrí", "Colibrí", "Hummingbird"),
+        ("jaguar", "Jaguar", "Jaguar"),
+        ("águila", "Águila", "Eagle"),
+        ("montaña", "Montaña", "Mountain"),
+        ("estrella", "Estrella", "Star"),
+    ]
+    .into_iter()
+    .map(|(id, es, en)| Essence {
+        id: id.into(),
+        es: es.into(),
+        en: en.into(),
+    })
+    .collect()
+}
 
 /// Why a request was refused. The caller answers with the status of `kind` and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -642,7 +669,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn essences() -> Vec<Essence> {
-        crate::config::default_essences()
+        default_essences()
     }
 
     fn draft() -> GuestDraft {

@@ -25,6 +25,10 @@ use tokio_util::sync::CancellationToken;
 pub use gphoto::Gphoto;
 pub use simulated::{Fault, SimControl, Simulated};
 
+use anyhow::Context;
+
+use crate::config::{CameraBackend, CameraConfig};
+
 /// Why the camera could not do what was asked, by what the caller must do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CameraError {
@@ -87,6 +91,25 @@ pub enum Device {
 }
 
 impl Device {
+    /// Builds the configured backend. The simulated camera makes its test photo (or reads
+    /// `camera.simulated_photo`) here, so call this before the runtime is busy. Nothing
+    /// talks to a real camera yet: the owner task connects.
+    pub fn from_config(config: &CameraConfig) -> anyhow::Result<Device> {
+        Ok(match config.backend {
+            CameraBackend::Gphoto2 => {
+                Device::Gphoto(Gphoto::new(config.model.clone(), config.port.clone()))
+            }
+            CameraBackend::Simulated => match &config.simulated_photo {
+                None => Device::Simulated(Simulated::new(3000, 2000).0),
+                Some(p) => {
+                    let jpeg = std::fs::read(p)
+                        .with_context(|| format!("camera.simulated_photo {}", p.display()))?;
+                    Device::Simulated(Simulated::with_photo(std::sync::Arc::new(jpeg)).0)
+                }
+            },
+        })
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Device::Gphoto(_) => "gphoto2",
@@ -136,6 +159,18 @@ pub struct Timing {
     /// First and largest reconnect delay.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+}
+
+impl Timing {
+    /// The owner's bounds from `[camera]`; the reconnect backoff is not configurable.
+    pub fn from_config(config: &CameraConfig) -> Timing {
+        Timing {
+            call_timeout: config.call_timeout,
+            poll_every: config.poll_interval,
+            busy_retries: config.busy_retries,
+            ..Timing::default()
+        }
+    }
 }
 
 impl Default for Timing {

@@ -21,6 +21,8 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 pub use program::{PosingStyle, Program};
+
+use crate::config::{LightsBackend, LightsConfig};
 pub use simulated::{Change, SimLights, Simulated};
 
 /// Why the lights cannot be used, by what the technician must do.
@@ -32,12 +34,32 @@ pub enum LightsError {
     Unavailable(String),
 }
 
+/// Drives the configured pins to their off level from scratch, when the light task may
+/// be gone (`cosmosd lights-off`, the panic hook). `Ok(false)`: simulated, nothing to do.
+pub fn force_off(config: &LightsConfig) -> Result<bool, LightsError> {
+    match config.backend {
+        LightsBackend::Rppal => gpio::force_off(&config.pins, config.active_low).map(|()| true),
+        LightsBackend::Simulated => Ok(false),
+    }
+}
+
 pub enum Device {
     Gpio(gpio::Gpio),
     Simulated(Simulated),
 }
 
 impl Device {
+    /// Opens the configured backend: the GPIO pins of `[lights]`, or simulated markers as
+    /// many as the pins listed. Fails off a Pi (or without permission), naming `lights.backend`.
+    pub fn from_config(config: &LightsConfig) -> Result<Device, LightsError> {
+        Ok(match config.backend {
+            LightsBackend::Rppal => {
+                Device::Gpio(gpio::Gpio::open(&config.pins, config.active_low)?)
+            }
+            LightsBackend::Simulated => Device::Simulated(Simulated::new(config.pins.len()).0),
+        })
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Device::Gpio(_) => "rppal",

@@ -36,12 +36,8 @@ impl Program {
     }
 }
 
-/// How posing looks: steady, or a slow pulse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PosingStyle {
-    Steady,
-    Pulse,
-}
+/// How posing looks (`lights.posing`): a closed choice of the config file.
+pub use crate::config::PosingStyle;
 
 /// One state of all markers, held for a while.
 #[derive(Debug, Clone, PartialEq, Eq)]

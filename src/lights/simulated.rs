@@ -53,6 +53,11 @@ impl Simulated {
         self.markers
     }
 
+    /// Another reader of this device's record (for a device built from config).
+    pub fn log(&self) -> SimLights {
+        SimLights(self.log.clone())
+    }
+
     pub(super) fn set(&mut self, on: &[bool], program: &'static str) {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         // Record changes only (writing the same level again is invisible on real pins),

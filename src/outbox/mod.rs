@@ -78,7 +78,6 @@ struct Shared {
     store: Arc<Store>,
     templates: Templates,
     files: PhotoFiles,
-    from: Mailbox,
     signal: Mutex<Signal>,
     bell: Condvar,
     uplink: Mutex<Uplink>,
@@ -104,11 +103,6 @@ impl Outbox {
             config.mail.templates_dir.as_deref(),
             &config.questionnaire.essences,
         )?;
-        let from: Mailbox = config
-            .mail
-            .from
-            .parse()
-            .with_context(|| format!("mail.from `{}`", config.mail.from))?;
         let files = PhotoFiles::new(&config.storage.data_dir);
         Ok(Outbox {
             shared: Arc::new(Shared {
@@ -116,7 +110,6 @@ impl Outbox {
                 store,
                 templates,
                 files,
-                from,
                 events,
                 signal: Mutex::new(Signal::default()),
                 bell: Condvar::new(),
@@ -194,7 +187,7 @@ impl Outbox {
 
     fn drafts(&self, show: &Show) -> Vec<MailDraft> {
         let sh = &self.shared;
-        let domain = sh.from.email.domain().to_string();
+        let domain = sh.config.mail.from.email.domain().to_string();
         show.guests
             .iter()
             .filter_map(|sg| {
@@ -271,14 +264,11 @@ const IDLE_WAIT: Duration = Duration::from_secs(60);
 /// two test photos, and writes it as an .eml file a mail program opens. Returns the subject.
 pub fn preview(
     templates: &Templates,
-    from: &str,
+    from: &Mailbox,
     guest: &GuestView<'_>,
     out: &std::path::Path,
 ) -> anyhow::Result<String> {
     let r = templates.render(guest, 2)?;
-    let from: Mailbox = from
-        .parse()
-        .with_context(|| format!("mail.from `{from}`"))?;
     let dir = std::env::temp_dir().join(format!("cosmosd-preview-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut parts = Vec::new();
@@ -311,7 +301,7 @@ pub fn preview(
         expires_at: now,
         sent_at: None,
     };
-    let built = message::build(&mail, &from, templates.logo(), &parts);
+    let built = message::build(&mail, from, templates.logo(), &parts);
     let _ = std::fs::remove_dir_all(&dir);
     let (_, bytes) = built?;
     crate::photos::write_atomic(out, &bytes)

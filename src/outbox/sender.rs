@@ -56,7 +56,7 @@ pub(super) fn run(sh: &Shared) {
     let cfg = &sh.config.mail;
     let mut uplink_failures = 0u32;
     let mut uplink_retry: Option<Instant> = None;
-    log::info!(transport = transport_name(cfg.transport), templates = sh.templates.source(); "outbox sender started");
+    log::info!(transport = cfg.transport.name(), templates = sh.templates.source(); "outbox sender started");
     loop {
         let (stop, flush) = {
             let mut s = sh.signal.lock().unwrap_or_else(|p| p.into_inner());
@@ -165,13 +165,6 @@ fn set_uplink(
     u.next_try = next;
 }
 
-fn transport_name(t: MailTransport) -> &'static str {
-    match t {
-        MailTransport::Smtp => "smtp",
-        MailTransport::File => "file",
-    }
-}
-
 /// Builds a message's envelope and bytes from its row and its photos' email-size files.
 fn build(sh: &Shared, m: &Mail) -> Result<(Envelope, Vec<u8>), message::BuildError> {
     let parts: Vec<Part> = m
@@ -183,12 +176,12 @@ fn build(sh: &Shared, m: &Mail) -> Result<(Envelope, Vec<u8>), message::BuildErr
             path: sh.files.path(&p.show_id, &p.name, Variant::Email),
         })
         .collect();
-    message::build(m, &sh.from, sh.templates.logo(), &parts)
+    message::build(m, &sh.config.mail.from, sh.templates.logo(), &parts)
 }
 
 /// Delivers a batch. `Err` = the relay could not be reached at all (nothing charged).
 fn deliver(sh: &Shared, due: &[Mail]) -> Result<(), String> {
-    match sh.config.mail.transport {
+    match &sh.config.mail.transport {
         MailTransport::File => {
             for m in due {
                 let outcome = match build(sh, m) {
@@ -207,13 +200,7 @@ fn deliver(sh: &Shared, due: &[Mail]) -> Result<(), String> {
             }
             Ok(())
         }
-        MailTransport::Smtp => {
-            let smtp = sh
-                .config
-                .mail
-                .smtp
-                .as_ref()
-                .expect("the config has [mail] smtp settings for the smtp transport");
+        MailTransport::Smtp(smtp) => {
             let mut conn = connect(smtp).map_err(|e| mask_addresses(&e))?;
             set_uplink(sh, UplinkState::Up, None, None);
             for m in due {
@@ -337,7 +324,7 @@ fn connect(smtp: &SmtpConfig) -> Result<SmtpConnection, String> {
         MailTls::None => SmtpConnection::connect(addr, timeout, &hello, None, None)
             .map_err(|e| stage("connecting to", e))?,
     };
-    if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
+    if let Some((user, pass)) = &smtp.credentials {
         let creds = Credentials::new(user.clone(), pass.expose().to_string());
         conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
             .map_err(|e| stage("logging in to", e))?;

@@ -15,7 +15,7 @@ use anyhow::{Context, anyhow, bail};
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Deserialize;
 
-use crate::config::Essence;
+use crate::show::Essence;
 use crate::show::{Element, Energy, Language};
 
 /// The Content-ID of the inline logo; the HTML refers to it as `cid:{{ logo_cid }}`.
@@ -327,7 +327,7 @@ fn check_content(c: &Content, essences: &[Essence]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::default_essences;
+    use crate::show::default_essences;
 
     fn guest(language: Language) -> GuestView<'static> {
         GuestView {

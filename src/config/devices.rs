@@ -1,0 +1,301 @@
+//! `[camera]` and `[lights]`: which backend drives each device and its bounds. The
+//! devices build themselves from these (`camera::Device::from_config`,
+//! `lights::Device::from_config`), so the config owns the closed choices they read.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, bad, existing_file, in_range, required, secs};
+
+/// `camera.backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraBackend {
+    Gphoto2,
+    Simulated,
+}
+
+#[derive(Debug, Clone)]
+pub struct CameraConfig {
+    pub backend: CameraBackend,
+    /// Skip autodetection and open this model.
+    pub model: Option<String>,
+    /// Skip autodetection and open this port (`usb:001,004`).
+    pub port: Option<String>,
+    /// Longest any one camera call may take before it counts as a disconnect.
+    pub call_timeout: Duration,
+    /// How often a connected camera is polled to notice an unplug.
+    pub poll_interval: Duration,
+    /// "Busy" answers retried at once within one capture.
+    pub busy_retries: u32,
+    /// The JPEG the simulated camera shoots (default: a generated test pattern).
+    pub simulated_photo: Option<PathBuf>,
+}
+
+/// `lights.backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LightsBackend {
+    Rppal,
+    Simulated,
+}
+
+/// `lights.posing`: how posing looks, steady or a slow pulse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PosingStyle {
+    Steady,
+    Pulse,
+}
+
+#[derive(Debug, Clone)]
+pub struct LightsConfig {
+    pub backend: LightsBackend,
+    /// BCM pin per floor marker; their count caps the number of guests in a show.
+    pub pins: Vec<u8>,
+    /// Relay boards are often active-low: a low pin lights the marker.
+    pub active_low: bool,
+    /// Posing markers steady, or in a slow pulse.
+    pub posing: PosingStyle,
+}
+
+/// BCM GPIO numbers that exist on the Pi's 40-pin header.
+pub const BCM_PINS: std::ops::RangeInclusive<i64> = 0..=27;
+
+/// Floor markers a show can light at most (one relay board).
+const MAX_MARKERS: usize = 8;
+
+/// `[camera]` as written; the section and `backend` are required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCamera {
+    backend: Option<CameraBackend>,
+    model: Option<String>,
+    port: Option<String>,
+    call_timeout_seconds: u32,
+    poll_seconds: u32,
+    busy_retries: u32,
+    simulated_photo: Option<PathBuf>,
+}
+
+impl Default for RawCamera {
+    fn default() -> Self {
+        RawCamera {
+            backend: None,
+            model: None,
+            port: None,
+            call_timeout_seconds: 20,
+            poll_seconds: 5,
+            busy_retries: 3,
+            simulated_photo: None,
+        }
+    }
+}
+
+/// `[lights]` as written; the section and `backend` are required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawLights {
+    backend: Option<LightsBackend>,
+    /// Signed, so a negative pin is reported as a bad pin rather than a type error.
+    pins: Vec<i64>,
+    active_low: bool,
+    posing: PosingStyle,
+}
+
+impl Default for RawLights {
+    fn default() -> Self {
+        RawLights {
+            backend: None,
+            pins: vec![17, 27, 22, 23],
+            active_low: false,
+            posing: PosingStyle::Steady,
+        }
+    }
+}
+
+pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigError> {
+    let backend = required(r.backend, "camera.backend")?;
+    if r.port.is_some() && r.model.is_none() {
+        return Err(bad(
+            "camera.port",
+            "give camera.model too (libgphoto2 opens a model on a port)",
+        ));
+    }
+    for (key, v) in [("camera.model", &r.model), ("camera.port", &r.port)] {
+        if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(bad(key, "must not be empty (leave it out to autodetect)"));
+        }
+    }
+    let simulated_photo = match r.simulated_photo {
+        None => None,
+        Some(_) if backend != CameraBackend::Simulated => {
+            return Err(bad(
+                "camera.simulated_photo",
+                "only applies to `backend = \"simulated\"`",
+            ));
+        }
+        Some(p) => Some(existing_file(base, "camera.simulated_photo", p)?),
+    };
+    Ok(CameraConfig {
+        backend,
+        simulated_photo,
+        model: r.model,
+        port: r.port,
+        call_timeout: secs(
+            r.call_timeout_seconds,
+            "camera.call_timeout_seconds",
+            1..=300,
+        )?,
+        poll_interval: secs(r.poll_seconds, "camera.poll_seconds", 1..=600)?,
+        busy_retries: in_range(r.busy_retries, "camera.busy_retries", 0..=20)?,
+    })
+}
+
+pub(super) fn lights(r: RawLights) -> Result<LightsConfig, ConfigError> {
+    let backend = required(r.backend, "lights.backend")?;
+    Ok(LightsConfig {
+        backend,
+        pins: pins(&r.pins)?,
+        active_low: r.active_low,
+        posing: r.posing,
+    })
+}
+
+fn pins(pins: &[i64]) -> Result<Vec<u8>, ConfigError> {
+    if pins.is_empty() {
+        return Err(bad(
+            "lights.pins",
+            "must list at least one pin (one per floor marker)",
+        ));
+    }
+    if pins.len() > MAX_MARKERS {
+        return Err(bad(
+            "lights.pins",
+            format!("at most {MAX_MARKERS} floor markers are supported"),
+        ));
+    }
+    let mut out = Vec::with_capacity(pins.len());
+    for &p in pins {
+        let pin = u8::try_from(p)
+            .ok()
+            .filter(|_| BCM_PINS.contains(&p))
+            .ok_or_else(|| {
+                bad(
+                    "lights.pins",
+                    format!("pin {p} is not a BCM GPIO of the Pi's header (0–27)"),
+                )
+            })?;
+        if out.contains(&pin) {
+            return Err(bad("lights.pins", format!("pin {p} is listed twice")));
+        }
+        out.push(pin);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{MINIMAL, assert_refused, parse};
+    use super::*;
+
+    fn camera(extra: &str) -> String {
+        MINIMAL.replace(
+            "[camera]\nbackend = \"simulated\"",
+            &format!("[camera]\n{extra}"),
+        )
+    }
+
+    fn lights(extra: &str) -> String {
+        MINIMAL.replace(
+            "[lights]\nbackend = \"simulated\"",
+            &format!("[lights]\n{extra}"),
+        )
+    }
+
+    #[test]
+    fn camera_keys_are_checked_by_name() {
+        let c = parse(MINIMAL).unwrap().camera;
+        assert_eq!(c.backend, CameraBackend::Simulated);
+        assert_eq!(c.call_timeout, Duration::from_secs(20));
+        assert_eq!(c.poll_interval, Duration::from_secs(5));
+        assert_eq!(c.busy_retries, 3);
+        for (text, key) in [
+            ("model = \"X\"", "camera.backend"),
+            ("backend = \"canon\"", "camera.backend"),
+            (
+                "backend = \"gphoto2\"\nport = \"usb:001,004\"",
+                "camera.port",
+            ),
+            ("backend = \"gphoto2\"\nmodel = \" \"", "camera.model"),
+            (
+                "backend = \"gphoto2\"\nmodel = \"X\"\nport = \"\"",
+                "camera.port",
+            ),
+            (
+                "backend = \"gphoto2\"\nsimulated_photo = \"a.jpg\"",
+                "camera.simulated_photo",
+            ),
+            (
+                "backend = \"simulated\"\nsimulated_photo = \"/nonexistent.jpg\"",
+                "camera.simulated_photo",
+            ),
+            (
+                "backend = \"simulated\"\ncall_timeout_seconds = 0",
+                "camera.call_timeout_seconds",
+            ),
+            (
+                "backend = \"simulated\"\npoll_seconds = 601",
+                "camera.poll_seconds",
+            ),
+            (
+                "backend = \"simulated\"\nbusy_retries = 21",
+                "camera.busy_retries",
+            ),
+        ] {
+            assert_refused(&camera(text), key);
+        }
+        let c = parse(&camera(
+            "backend = \"gphoto2\"\nmodel = \"USB PTP Class Camera\"\nport = \"usb:001,004\"",
+        ))
+        .unwrap()
+        .camera;
+        assert_eq!(c.backend, CameraBackend::Gphoto2);
+        assert_eq!(c.port.as_deref(), Some("usb:001,004"));
+    }
+
+    #[test]
+    fn lights_keys_are_checked_by_name() {
+        for (text, key) in [
+            ("pins = [17]", "lights.backend"),
+            ("backend = \"gpio\"", "lights.backend"),
+            ("backend = \"rppal\"\npins = []", "lights.pins"),
+            (
+                "backend = \"rppal\"\npins = [1,2,3,4,5,6,7,8,9]",
+                "lights.pins",
+            ),
+            ("backend = \"rppal\"\npins = [-1]", "lights.pins"),
+            ("backend = \"rppal\"\npins = [28]", "lights.pins"),
+            ("backend = \"rppal\"\npins = [300]", "lights.pins"),
+            ("backend = \"rppal\"\npins = [4, 5, 4]", "lights.pins"),
+            ("backend = \"rppal\"\nposing = \"blink\"", "lights.posing"),
+            (
+                "backend = \"rppal\"\nactive_low = \"yes\"",
+                "lights.active_low",
+            ),
+        ] {
+            assert_refused(&lights(text), key);
+        }
+        let l = parse(&lights(
+            "backend = \"rppal\"\npins = [0, 27]\nactive_low = true\nposing = \"pulse\"",
+        ))
+        .unwrap()
+        .lights;
+        assert_eq!(l.backend, LightsBackend::Rppal);
+        assert_eq!(l.pins, vec![0, 27]);
+        assert!(l.active_low);
+        assert_eq!(l.posing, PosingStyle::Pulse);
+    }
+}
