@@ -12,20 +12,21 @@
 //! folder, refuses while a daemon holds the data folder's lock, stages the copy beside the
 //! live data, then swaps it in. What was there before is moved to
 //! `replaced-<time>/` inside the data folder, never deleted.
+//!
+//! The SQL (the snapshot, the integrity check, the counts) is the store's
+//! ([`crate::store::snapshot`], [`crate::store::inspect_copy`]); this module handles files.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rusqlite::{Connection, OpenFlags, backup::StepResult};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::daemon::DB_FILE;
 use crate::photos::{PhotoFiles, Variant};
+use crate::store::{self, Contents, DB_FILE};
 
 pub const MANIFEST: &str = "MANIFEST.sha256";
 /// The lock a running daemon holds on its data folder (restore needs it free).
@@ -110,43 +111,11 @@ pub fn backup(config: &Config, dest: &Path) -> anyhow::Result<Summary> {
 }
 
 fn write_backup(data_dir: &Path, db: &Path, tmp: &Path) -> anyhow::Result<Summary> {
-    let copy = tmp.join(DB_FILE);
-    {
-        let src = Connection::open_with_flags(
-            db,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("opening {}", db.display()))?;
-        src.busy_timeout(Duration::from_secs(10))?;
-        let mut dst = Connection::open(&copy)?;
-        let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
-        // All pages in one step: one read transaction, one consistent snapshot, and no
-        // restart when the daemon writes meanwhile.
-        loop {
-            match b.step(-1).context("copying the database")? {
-                StepResult::Done => break,
-                StepResult::More => {}
-                StepResult::Busy | StepResult::Locked => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                _ => {}
-            }
-        }
-    }
-    // A backup is a single file: no WAL beside it.
-    let dst = Connection::open(&copy)?;
-    dst.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
-    check_integrity(&dst, &copy)?;
-    let mut summary = count(&dst)?;
-    let photos: Vec<(String, String)> = dst
-        .prepare("SELECT show_id, name FROM photos ORDER BY show_id, name")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    drop(dst);
-
+    let contents = store::snapshot(db, &tmp.join(DB_FILE))?;
+    let mut summary = summary_of(&contents);
     let from = PhotoFiles::new(data_dir);
     let to = PhotoFiles::new(tmp);
-    for (show, name) in &photos {
+    for (show, name) in &contents.photo_files {
         for v in Variant::ALL {
             let (src, dst) = (from.path(show, name, v), to.path(show, name, v));
             if !src.exists() {
@@ -176,11 +145,7 @@ pub fn restore(config: &Config, src: &Path) -> anyhow::Result<Summary> {
     let _ = fs::remove_file(&staged_db);
     let _ = fs::remove_dir_all(&staged_photos);
     copy_file(&src.join(DB_FILE), &staged_db)?;
-    let summary = {
-        let c = Connection::open(&staged_db)?;
-        check_integrity(&c, &src.join(DB_FILE))?;
-        count(&c)?
-    };
+    let summary = summary_of(&store::inspect_copy(&staged_db, &src.join(DB_FILE))?);
     if src.join("photos").exists() {
         copy_tree(&src.join("photos"), &staged_photos)?;
     } else {
@@ -269,27 +234,13 @@ pub fn verify(src: &Path) -> anyhow::Result<(u64, u64)> {
     Ok((files, bytes))
 }
 
-fn check_integrity(c: &Connection, what: &Path) -> anyhow::Result<()> {
-    let r: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-    if r != "ok" {
-        bail!("{}: integrity check failed: {r}", what.display());
-    }
-    Ok(())
-}
-
-fn count(c: &Connection) -> anyhow::Result<Summary> {
-    let n = |t: &str| -> rusqlite::Result<u64> {
-        c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map(|n| n as u64)
-    };
-    Ok(Summary {
-        guests: n("guests")?,
-        shows: n("shows")?,
-        photos: n("photos")?,
+fn summary_of(c: &Contents) -> Summary {
+    Summary {
+        guests: c.guests,
+        shows: c.shows,
+        photos: c.photos,
         ..Summary::default()
-    })
+    }
 }
 
 /// Writes `MANIFEST.sha256` for every file under `dir` (fsyncing each). Returns
@@ -441,10 +392,12 @@ mod tests {
 
     #[test]
     fn run_as_root_files_go_to_the_data_folders_owner() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root (it is what the technician's sudo does)");
-            return;
-        }
+        // Root is what the technician's sudo gives; without it chown cannot be tested,
+        // and a silent pass would hide that.
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "this test must run as root (it checks what `sudo cosmosd backup` leaves behind)"
+        );
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         fs::create_dir_all(data.join("photos/s_1")).unwrap();

@@ -24,9 +24,6 @@ use crate::studio::Studio;
 /// How often the health watcher looks (it logs only changes).
 const HEALTH_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The database file's name inside `storage.data_dir`.
-pub const DB_FILE: &str = "cosmos.db";
-
 /// The hardware, chosen by config in production and handed in by tests (which keep the
 /// simulated devices' remote controls to script faults).
 pub struct Devices {
@@ -63,7 +60,7 @@ pub async fn run(
             .with_context(|| format!("creating data dir {}", data_dir.display()))?;
         // One daemon per data folder; `cosmosd restore` takes the same lock.
         let lock = crate::backup::lock_data_dir(&data_dir)?;
-        anyhow::Ok((Store::open(&data_dir.join(DB_FILE))?, lock))
+        anyhow::Ok((Store::open(&data_dir.join(crate::store::DB_FILE))?, lock))
     })
     .await
     .context("the store opener panicked")??;

@@ -8,8 +8,6 @@
 //!
 //! Every refusal is a [`Refusal`]: what kind of 4xx it is, a stable code, a sentence, the field.
 
-use chrono::{DateTime, Duration, Utc};
-
 /// One choice of the venue's essence list, with its display names. The list itself is
 /// configured (`[questionnaire] essences`); the domain owns the type, the config fills it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,56 +37,19 @@ pub fn default_essences() -> Vec<Essence> {
     .collect()
 }
 
-/// Why a request was refused. The caller answers with the status of `kind` and changes nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Refusal {
-    pub kind: RefusalKind,
-    pub code: &'static str,
-    pub message: String,
-    pub field: Option<String>,
-}
+mod photos;
+mod refusal;
+mod schedule;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalKind {
-    /// A value is not acceptable (422).
-    Invalid,
-    /// The request clashes with the current state: overlap, wrong status, duplicate (409).
-    Conflict,
-    /// The thing named does not exist (404).
-    NotFound,
-}
-
-impl Refusal {
-    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
-        Refusal {
-            kind: RefusalKind::Invalid,
-            code,
-            message: message.into(),
-            field: Some(field.to_string()),
-        }
-    }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Refusal {
-            kind: RefusalKind::Conflict,
-            code,
-            message: message.into(),
-            field: None,
-        }
-    }
-    pub fn not_found(what: &str) -> Self {
-        Refusal {
-            kind: RefusalKind::NotFound,
-            code: "not_found",
-            message: format!("no such {what}"),
-            field: None,
-        }
-    }
-    pub fn with_field(mut self, field: &str) -> Self {
-        self.field = Some(field.to_string());
-        self
-    }
-}
+pub use photos::{
+    PhotoRecorded, check_finishable, check_mail_drafts, check_mail_retry, check_photo_editable,
+    check_posed, check_spontaneous, record_photo,
+};
+pub use refusal::{Refusal, RefusalCode, RefusalKind};
+pub use schedule::{
+    MAX_SHOW_MINUTES, START_GRACE, ScheduleRules, Slot, check_slot, next_free_start,
+    validate_duration, validate_roster, validate_start,
+};
 
 macro_rules! choice_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal $(| $alias:literal)*),+ $(,)? }) => {
@@ -232,27 +193,27 @@ pub fn is_valid_email(s: &str) -> bool {
 
 pub fn validate_name(raw: Option<&str>) -> Result<String, Refusal> {
     let name = raw
-        .ok_or_else(|| Refusal::invalid("name", "missing_field", "name is required"))?
+        .ok_or_else(|| Refusal::invalid("name", RefusalCode::MissingField, "name is required"))?
         .trim();
     let n = name.chars().count();
     if n == 0 {
         return Err(Refusal::invalid(
             "name",
-            "invalid_value",
+            RefusalCode::InvalidValue,
             "name must not be empty",
         ));
     }
     if n > NAME_MAX_CHARS {
         return Err(Refusal::invalid(
             "name",
-            "invalid_value",
+            RefusalCode::InvalidValue,
             format!("name must be at most {NAME_MAX_CHARS} characters, got {n}"),
         ));
     }
     if name.chars().any(char::is_control) {
         return Err(Refusal::invalid(
             "name",
-            "invalid_value",
+            RefusalCode::InvalidValue,
             "name must not contain control characters",
         ));
     }
@@ -261,12 +222,12 @@ pub fn validate_name(raw: Option<&str>) -> Result<String, Refusal> {
 
 pub fn validate_email(raw: Option<&str>) -> Result<String, Refusal> {
     let email = raw
-        .ok_or_else(|| Refusal::invalid("email", "missing_field", "email is required"))?
+        .ok_or_else(|| Refusal::invalid("email", RefusalCode::MissingField, "email is required"))?
         .trim();
     if !is_valid_email(email) {
         return Err(Refusal::invalid(
             "email",
-            "invalid_value",
+            RefusalCode::InvalidValue,
             "email is not a valid address",
         ));
     }
@@ -279,12 +240,17 @@ fn choice<T>(
     parse: fn(&str) -> Option<T>,
     allowed: &[&str],
 ) -> Result<T, Refusal> {
-    let v = raw
-        .ok_or_else(|| Refusal::invalid(field, "missing_field", format!("{field} is required")))?;
+    let v = raw.ok_or_else(|| {
+        Refusal::invalid(
+            field,
+            RefusalCode::MissingField,
+            format!("{field} is required"),
+        )
+    })?;
     parse(v).ok_or_else(|| {
         Refusal::invalid(
             field,
-            "invalid_value",
+            RefusalCode::InvalidValue,
             format!("{field} must be one of: {}", allowed.join(", ")),
         )
     })
@@ -310,13 +276,15 @@ pub fn validate_guest(d: &GuestDraft, essences: &[Essence]) -> Result<NewGuest, 
     let essence = d
         .essence
         .as_deref()
-        .ok_or_else(|| Refusal::invalid("essence", "missing_field", "essence is required"))?
+        .ok_or_else(|| {
+            Refusal::invalid("essence", RefusalCode::MissingField, "essence is required")
+        })?
         .trim()
         .to_lowercase();
     if !essence_ids.contains(&essence.as_str()) {
         return Err(Refusal::invalid(
             "essence",
-            "invalid_value",
+            RefusalCode::InvalidValue,
             format!("essence must be one of: {}", essence_ids.join(", ")),
         ));
     }
@@ -327,7 +295,7 @@ pub fn validate_guest(d: &GuestDraft, essences: &[Essence]) -> Result<NewGuest, 
     if d.consent != Some(true) {
         return Err(Refusal::invalid(
             "consent",
-            "consent_required",
+            RefusalCode::ConsentRequired,
             "the guest must consent to be photographed and emailed",
         ));
     }
@@ -346,17 +314,84 @@ pub fn check_guest_cancellable(status: GuestStatus) -> Result<(), Refusal> {
     match status {
         GuestStatus::Waiting => Ok(()),
         GuestStatus::Assigned => Err(Refusal::conflict(
-            "guest_in_show",
+            RefusalCode::GuestInShow,
             "the guest is in an active show; take them out of the show or cancel the show first",
         )),
         GuestStatus::Done => Err(Refusal::conflict(
-            "guest_done",
+            RefusalCode::GuestDone,
             "the guest's show is already completed",
         )),
         GuestStatus::Cancelled => Err(Refusal::conflict(
-            "guest_cancelled",
+            RefusalCode::GuestCancelled,
             "the guest is already cancelled",
         )),
+    }
+}
+
+/// A guest's name and email may be corrected until their show is over.
+pub fn check_guest_editable(status: GuestStatus) -> Result<(), Refusal> {
+    if matches!(status, GuestStatus::Waiting | GuestStatus::Assigned) {
+        Ok(())
+    } else {
+        Err(Refusal::conflict(
+            RefusalCode::GuestNotEditable,
+            format!("a {} guest can no longer be changed", status.as_str()),
+        ))
+    }
+}
+
+impl GuestStatus {
+    /// A guest in this status holds their email: the same email is never waiting twice.
+    pub fn holds_email(self) -> bool {
+        self == GuestStatus::Waiting
+    }
+}
+
+/// The one-waiting-per-email rule; `taken` says whether another waiting guest has the
+/// same [`email_key`].
+pub fn check_email_free(taken: bool) -> Result<(), Refusal> {
+    if taken {
+        return Err(Refusal::conflict(
+            RefusalCode::DuplicateWaitingEmail,
+            "a guest with this email is already waiting",
+        )
+        .with_field("email"));
+    }
+    Ok(())
+}
+
+/// Where a guest goes when their show releases them to `to` (see
+/// [`ShowStatus::releases_guests_to`]). One returning to the waitlist whose email is
+/// waiting again (they re-registered meanwhile) is superseded by that entry and
+/// cancelled instead, so the one-waiting-per-email rule holds.
+pub fn released_status(to: GuestStatus, email_waiting_again: bool) -> GuestStatus {
+    if to == GuestStatus::Waiting && email_waiting_again {
+        GuestStatus::Cancelled
+    } else {
+        to
+    }
+}
+
+/// A guest can join a show only from the waitlist; one already in the show being changed
+/// stays. `status` is `None` when no guest has this id.
+pub fn check_guest_assignable(
+    id: &str,
+    status: Option<GuestStatus>,
+    in_this_show: bool,
+) -> Result<(), Refusal> {
+    match status {
+        None => Err(Refusal::invalid(
+            "guest_ids",
+            RefusalCode::UnknownGuest,
+            format!("no guest {id}"),
+        )),
+        Some(_) if in_this_show => Ok(()),
+        Some(GuestStatus::Waiting) => Ok(()),
+        Some(s) => Err(Refusal::conflict(
+            RefusalCode::GuestNotWaiting,
+            format!("guest {id} is {}, not waiting", s.as_str()),
+        )
+        .with_field("guest_ids")),
     }
 }
 
@@ -401,6 +436,16 @@ impl ShowStatus {
         )
     }
 
+    /// Where a show's guests go when it reaches this status: back to the waitlist when
+    /// it is cancelled, done when it completes; `None` while they stay in it.
+    pub fn releases_guests_to(self) -> Option<GuestStatus> {
+        match self {
+            ShowStatus::Cancelled => Some(GuestStatus::Waiting),
+            ShowStatus::Completed => Some(GuestStatus::Done),
+            _ => None,
+        }
+    }
+
     /// The status machine of SPEC.md. Capture from review is a retake.
     pub fn apply(self, action: ShowAction) -> Result<ShowStatus, Refusal> {
         use ShowAction as A;
@@ -413,7 +458,7 @@ impl ShowStatus {
             (s, A::Cancel) if s.is_active() => S::Cancelled,
             (s, a) => {
                 return Err(Refusal::conflict(
-                    "illegal_transition",
+                    RefusalCode::IllegalTransition,
                     format!("a {} show cannot {}", s.as_str(), a.as_str()),
                 ));
             }
@@ -422,483 +467,70 @@ impl ShowStatus {
     }
 }
 
-/// Whether the spontaneous photo may be taken now (by the timer or a trigger).
-pub fn check_spontaneous(status: ShowStatus, sp: Spontaneous) -> Result<(), Refusal> {
-    if !matches!(status, ShowStatus::Running | ShowStatus::Posing) {
-        return Err(Refusal::conflict(
-            "show_not_running",
-            format!(
-                "the spontaneous photo is taken while the show runs; this show is {}",
-                status.as_str()
-            ),
-        ));
-    }
-    match sp {
-        Spontaneous::Pending | Spontaneous::Failed => Ok(()),
-        Spontaneous::Taking => Err(Refusal::conflict(
-            "spontaneous_in_progress",
-            "the spontaneous photo is being taken",
-        )),
-        Spontaneous::Taken => Err(Refusal::conflict(
-            "spontaneous_taken",
-            "the spontaneous photo of this show was already taken; it cannot be repeated",
-        )),
-    }
-}
-
-/// Whether a posed photo may be taken now.
-pub fn check_posed(status: ShowStatus) -> Result<(), Refusal> {
-    status.apply(ShowAction::Capture).map(|_| ())
-}
-
-/// Photos are approved or discarded while the show is still open.
-pub fn check_photo_editable(status: ShowStatus) -> Result<(), Refusal> {
-    if status.is_live() {
+/// A show's time, length and guests may change only while it is scheduled.
+pub fn check_show_editable(status: ShowStatus) -> Result<(), Refusal> {
+    if status == ShowStatus::Scheduled {
         Ok(())
     } else {
         Err(Refusal::conflict(
-            "show_closed",
-            format!(
-                "the photos of a {} show can no longer change",
-                status.as_str()
-            ),
+            RefusalCode::ShowNotScheduled,
+            format!("a {} show can no longer be changed", status.as_str()),
         ))
     }
 }
 
-/// A show is finished once every photo has been approved or discarded, so no photo the
-/// guests saw is silently left out of their mail.
-pub fn check_finishable(status: ShowStatus, pending_photos: usize) -> Result<(), Refusal> {
-    status.apply(ShowAction::Finish)?;
-    if pending_photos > 0 {
-        return Err(Refusal::conflict(
-            "photos_pending_review",
-            format!("{pending_photos} photo(s) still wait for approve or delete"),
-        ));
-    }
-    Ok(())
-}
-
-/// Only a failed message can be retried by hand; a queued one is already waiting and a
-/// sent one is gone.
-pub fn check_mail_retry(status: MailStatus) -> Result<(), Refusal> {
-    match status {
-        MailStatus::Failed => Ok(()),
-        other => Err(Refusal::conflict(
-            "mail_not_failed",
-            format!(
-                "the message is {}; only a failed message can be retried",
-                other.as_str()
-            ),
-        )),
-    }
-}
-
-/// The half-open time a show occupies: [start, end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Slot {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-}
-
-impl Slot {
-    pub fn new(start: DateTime<Utc>, minutes: u32) -> Slot {
-        Slot {
-            start,
-            end: start + Duration::minutes(i64::from(minutes)),
-        }
-    }
-
-    /// True when the two slots are closer than `gap` (or overlap).
-    pub fn clashes(&self, other: &Slot, gap: Duration) -> bool {
-        self.start < other.end + gap && other.start < self.end + gap
-    }
-}
-
-/// The schedule's rules, from the configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct ScheduleRules {
-    pub changeover: Duration,
-    pub max_guests: usize,
-    pub default_minutes: u32,
-}
-
-pub const MAX_SHOW_MINUTES: u32 = 240;
-
-/// Admits `candidate` only if it keeps the changeover gap to every show in `others`
-/// (the caller passes the non-cancelled shows, without the one being changed).
-pub fn check_slot<'a, I>(candidate: &Slot, others: I, rules: &ScheduleRules) -> Result<(), Refusal>
-where
-    I: IntoIterator<Item = (&'a str, Slot)>,
-{
-    let others: Vec<(&str, Slot)> = others.into_iter().collect();
-    if let Some((id, s)) = others
-        .iter()
-        .find(|(_, s)| candidate.clashes(s, rules.changeover))
+/// The host's `action` on a show in `status`: the status machine, and one show in the
+/// room at a time (`live_elsewhere` is another show that is running, posing or in review).
+pub fn transition(
+    status: ShowStatus,
+    action: ShowAction,
+    live_elsewhere: Option<&str>,
+) -> Result<ShowStatus, Refusal> {
+    let next = status.apply(action)?;
+    if action == ShowAction::Start
+        && let Some(other) = live_elsewhere
     {
-        let next = next_free_start(
-            candidate.start,
-            candidate.end - candidate.start,
-            others.iter().map(|(_, s)| *s),
-            rules.changeover,
-        );
         return Err(Refusal::conflict(
-            "show_overlap",
-            format!(
-                "the show would overlap show {id} ({} to {}, plus {} min changeover); the next free start is {}",
-                s.start.to_rfc3339(),
-                s.end.to_rfc3339(),
-                rules.changeover.num_minutes(),
-                next.to_rfc3339()
-            ),
-        )
-        .with_field("start_time"));
+            RefusalCode::AnotherShowLive,
+            format!("show {other} is still in the room; finish or cancel it first"),
+        ));
     }
-    Ok(())
+    Ok(next)
 }
 
-/// The earliest start at or after `from` for a show of `length` that clashes with none of `others`.
-pub fn next_free_start(
-    from: DateTime<Utc>,
-    length: Duration,
-    others: impl IntoIterator<Item = Slot>,
-    gap: Duration,
-) -> DateTime<Utc> {
-    let mut others: Vec<Slot> = others.into_iter().collect();
-    others.sort_by_key(|s| s.start);
-    let mut start = from;
-    // Each pass either finds a free start or moves past one show; at most len+1 passes.
-    loop {
-        let cand = Slot {
-            start,
-            end: start + length,
-        };
-        match others
-            .iter()
-            .filter(|s| cand.clashes(s, gap))
-            .map(|s| s.end + gap)
-            .max()
-        {
-            None => return start,
-            Some(after) => start = after,
+/// What a show's timeline records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineEvent {
+    /// The show reached this status (`scheduled` when it is created).
+    Status(ShowStatus),
+    Rescheduled,
+    GuestsChanged,
+    SpontaneousTaken,
+    SpontaneousFailed,
+    /// The first posed photo.
+    Captured,
+    /// A posed photo that replaced (or followed) another.
+    Retaken,
+    PhotoApproved,
+    PhotoDeleted,
+}
+
+impl TimelineEvent {
+    /// The event as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineEvent::Status(s) => s.as_str(),
+            TimelineEvent::Rescheduled => "rescheduled",
+            TimelineEvent::GuestsChanged => "guests_changed",
+            TimelineEvent::SpontaneousTaken => "spontaneous_taken",
+            TimelineEvent::SpontaneousFailed => "spontaneous_failed",
+            TimelineEvent::Captured => "captured",
+            TimelineEvent::Retaken => "retaken",
+            TimelineEvent::PhotoApproved => "photo_approved",
+            TimelineEvent::PhotoDeleted => "photo_deleted",
         }
-    }
-}
-
-/// 1..=max distinct guests; the order gives the floor marker of each.
-pub fn validate_roster(guest_ids: &[String], rules: &ScheduleRules) -> Result<(), Refusal> {
-    if guest_ids.is_empty() {
-        return Err(Refusal::invalid(
-            "guest_ids",
-            "invalid_value",
-            "a show needs at least one guest",
-        ));
-    }
-    if guest_ids.len() > rules.max_guests {
-        return Err(Refusal::invalid(
-            "guest_ids",
-            "too_many_guests",
-            format!(
-                "a show takes at most {} guests (one per floor marker), got {}",
-                rules.max_guests,
-                guest_ids.len()
-            ),
-        ));
-    }
-    for (i, id) in guest_ids.iter().enumerate() {
-        if guest_ids[..i].contains(id) {
-            return Err(Refusal::invalid(
-                "guest_ids",
-                "duplicate_guest",
-                format!("guest {id} is listed twice"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub fn validate_duration(minutes: Option<i64>, rules: &ScheduleRules) -> Result<u32, Refusal> {
-    match minutes {
-        None => Ok(rules.default_minutes),
-        Some(m) if (1..=i64::from(MAX_SHOW_MINUTES)).contains(&m) => Ok(m as u32),
-        Some(m) => Err(Refusal::invalid(
-            "duration_minutes",
-            "invalid_value",
-            format!("duration_minutes must be between 1 and {MAX_SHOW_MINUTES}, got {m}"),
-        )),
-    }
-}
-
-/// How far in the past a show may be scheduled (a host setting up "now" is a little late).
-pub const START_GRACE: Duration = Duration::minutes(10);
-
-pub fn validate_start(start: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
-    if start < now - START_GRACE {
-        return Err(Refusal::invalid(
-            "start_time",
-            "start_in_past",
-            "start_time is in the past",
-        ));
-    }
-    if start > now + Duration::days(366) {
-        return Err(Refusal::invalid(
-            "start_time",
-            "invalid_value",
-            "start_time is more than a year ahead",
-        ));
-    }
-    Ok(())
-}
-
-/// A guest can join a show only from the waitlist.
-pub fn check_guest_assignable(id: &str, status: GuestStatus) -> Result<(), Refusal> {
-    if status == GuestStatus::Waiting {
-        Ok(())
-    } else {
-        Err(Refusal::conflict(
-            "guest_not_waiting",
-            format!("guest {id} is {}, not waiting", status.as_str()),
-        )
-        .with_field("guest_ids"))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn essences() -> Vec<Essence> {
-        default_essences()
-    }
-
-    fn draft() -> GuestDraft {
-        GuestDraft {
-            name: Some("  Ana María  ".into()),
-            email: Some(" Ana@Example.org ".into()),
-            energy: Some("Lunar".into()),
-            element: Some("water".into()),
-            essence: Some("colibrí".into()),
-            language: None,
-            consent: Some(true),
-        }
-    }
-
-    #[test]
-    fn a_good_questionnaire_is_normalised() {
-        let g = validate_guest(&draft(), &essences()).unwrap();
-        assert_eq!(g.name, "Ana María");
-        assert_eq!(g.email, "Ana@Example.org");
-        assert_eq!(email_key(&g.email), "ana@example.org");
-        assert_eq!(g.energy, Energy::Lunar);
-        assert_eq!(g.element, Element::Agua);
-        assert_eq!(g.language, Language::Es);
-    }
-
-    #[test]
-    fn each_bad_field_is_named() {
-        type Mutation = Box<dyn Fn(&mut GuestDraft)>;
-        let cases: Vec<(Mutation, &str, &str)> = vec![
-            (Box::new(|d| d.name = None), "name", "missing_field"),
-            (
-                Box::new(|d| d.name = Some("   ".into())),
-                "name",
-                "invalid_value",
-            ),
-            (
-                Box::new(|d| d.name = Some("x".repeat(101))),
-                "name",
-                "invalid_value",
-            ),
-            (
-                Box::new(|d| d.name = Some("a\u{7}b".into())),
-                "name",
-                "invalid_value",
-            ),
-            (
-                Box::new(|d| d.email = Some("not-an-email".into())),
-                "email",
-                "invalid_value",
-            ),
-            (
-                Box::new(|d| d.email = Some("a@localhost".into())),
-                "email",
-                "invalid_value",
-            ),
-            (Box::new(|d| d.email = None), "email", "missing_field"),
-            (
-                Box::new(|d| d.energy = Some("stellar".into())),
-                "energy",
-                "invalid_value",
-            ),
-            (
-                Box::new(|d| d.element = Some("metal".into())),
-                "element",
-                "invalid_value",
-            ),
-            (
-                Box::new(|d| d.essence = Some("dragón".into())),
-                "essence",
-                "invalid_value",
-            ),
-            (
-                Box::new(|d| d.language = Some("fr".into())),
-                "language",
-                "invalid_value",
-            ),
-            (
-                Box::new(|d| d.consent = None),
-                "consent",
-                "consent_required",
-            ),
-            (
-                Box::new(|d| d.consent = Some(false)),
-                "consent",
-                "consent_required",
-            ),
-        ];
-        for (mutate, field, code) in cases {
-            let mut d = draft();
-            mutate(&mut d);
-            let r = validate_guest(&d, &essences()).unwrap_err();
-            assert_eq!((r.field.as_deref(), r.code), (Some(field), code), "{r:?}");
-            assert_eq!(r.kind, RefusalKind::Invalid);
-        }
-    }
-
-    #[test]
-    fn a_name_of_exactly_100_characters_is_accepted() {
-        let mut d = draft();
-        d.name = Some("ñ".repeat(100));
-        assert!(validate_guest(&d, &essences()).is_ok());
-    }
-
-    #[test]
-    fn status_machine_allows_exactly_the_spec_transitions() {
-        use ShowAction as A;
-        use ShowStatus as S;
-        let allowed = [
-            (S::Scheduled, A::Start, S::Running),
-            (S::Running, A::Pose, S::Posing),
-            (S::Posing, A::Capture, S::Review),
-            (S::Review, A::Capture, S::Review),
-            (S::Review, A::Finish, S::Completed),
-            (S::Scheduled, A::Cancel, S::Cancelled),
-            (S::Running, A::Cancel, S::Cancelled),
-            (S::Posing, A::Cancel, S::Cancelled),
-            (S::Review, A::Cancel, S::Cancelled),
-        ];
-        for &s in S::ALL {
-            for a in [A::Start, A::Pose, A::Capture, A::Finish, A::Cancel] {
-                let expected = allowed
-                    .iter()
-                    .find(|(f, x, _)| *f == s && *x == a)
-                    .map(|t| t.2);
-                match (s.apply(a), expected) {
-                    (Ok(n), Some(e)) => assert_eq!(n, e),
-                    (Err(r), None) => {
-                        assert_eq!(r.kind, RefusalKind::Conflict);
-                        assert_eq!(r.code, "illegal_transition");
-                    }
-                    (got, want) => panic!("{s:?} {a:?}: got {got:?}, want {want:?}"),
-                }
-            }
-        }
-    }
-
-    fn at(min: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::minutes(min)
-    }
-
-    fn rules(gap: i64) -> ScheduleRules {
-        ScheduleRules {
-            changeover: Duration::minutes(gap),
-            max_guests: 4,
-            default_minutes: 15,
-        }
-    }
-
-    #[test]
-    fn changeover_gap_is_respected_at_the_edges() {
-        let a = Slot::new(at(0), 15);
-        let r = rules(5);
-        assert!(check_slot(&Slot::new(at(20), 15), [("a", a)], &r).is_ok());
-        assert!(check_slot(&Slot::new(at(-20), 15), [("a", a)], &r).is_ok());
-        let e = check_slot(&Slot::new(at(19), 15), [("a", a)], &r).unwrap_err();
-        assert_eq!(e.code, "show_overlap");
-        assert!(e.message.contains("next free start"), "{}", e.message);
-        assert!(check_slot(&Slot::new(at(-19), 15), [("a", a)], &r).is_err());
-        assert!(check_slot(&Slot::new(at(5), 2), [("a", a)], &r).is_err());
-    }
-
-    #[test]
-    fn roster_rules() {
-        let r = rules(5);
-        let ids = |n: usize| (0..n).map(|i| format!("g{i}")).collect::<Vec<_>>();
-        assert!(validate_roster(&ids(1), &r).is_ok());
-        assert!(validate_roster(&ids(4), &r).is_ok());
-        assert_eq!(
-            validate_roster(&ids(0), &r).unwrap_err().field.as_deref(),
-            Some("guest_ids")
-        );
-        assert_eq!(
-            validate_roster(&ids(5), &r).unwrap_err().code,
-            "too_many_guests"
-        );
-        assert_eq!(
-            validate_roster(&["a".into(), "a".into()], &r)
-                .unwrap_err()
-                .code,
-            "duplicate_guest"
-        );
-    }
-
-    proptest! {
-        /// Whatever order shows are proposed in, the admitted ones never clash, and every
-        /// refused one really clashes with an admitted one.
-        #[test]
-        fn admitted_shows_never_overlap(
-            proposals in proptest::collection::vec((0i64..600, 1u32..60), 1..40),
-            gap in 0i64..20,
-        ) {
-            let r = rules(gap);
-            let mut admitted: Vec<(String, Slot)> = Vec::new();
-            for (i, (start, len)) in proposals.into_iter().enumerate() {
-                let cand = Slot::new(at(start), len);
-                let others = admitted.iter().map(|(id, s)| (id.as_str(), *s));
-                match check_slot(&cand, others, &r) {
-                    Ok(()) => admitted.push((format!("s{i}"), cand)),
-                    Err(_) => prop_assert!(admitted.iter().any(|(_, s)| cand.clashes(s, r.changeover))),
-                }
-            }
-            for (i, (_, a)) in admitted.iter().enumerate() {
-                for (_, b) in &admitted[i + 1..] {
-                    prop_assert!(!a.clashes(b, r.changeover), "{a:?} clashes with {b:?}");
-                    // clashing is symmetric, so order of the check does not matter
-                    prop_assert_eq!(a.clashes(b, r.changeover), b.clashes(a, r.changeover));
-                }
-            }
-        }
-
-        /// The proposed next free start is free, and nothing earlier (on the minute grid) after `from` is.
-        #[test]
-        fn next_free_start_is_free_and_earliest(
-            shows in proptest::collection::vec((0i64..300, 1u32..30), 0..12),
-            from in 0i64..300,
-            len in 1i64..30,
-            gap in 0i64..10,
-        ) {
-            let slots: Vec<Slot> = shows.iter().map(|(s, l)| Slot::new(at(*s), *l)).collect();
-            let g = Duration::minutes(gap);
-            let start = next_free_start(at(from), Duration::minutes(len), slots.clone(), g);
-            let cand = Slot { start, end: start + Duration::minutes(len) };
-            prop_assert!(slots.iter().all(|s| !cand.clashes(s, g)));
-            let mut t = at(from);
-            while t < start {
-                let c = Slot { start: t, end: t + Duration::minutes(len) };
-                prop_assert!(slots.iter().any(|s| c.clashes(s, g)), "{t} was free before {start}");
-                t += Duration::minutes(1);
-            }
-        }
-    }
-}
+mod tests;

@@ -23,7 +23,7 @@ use crate::camera::{CameraError, CameraHandle};
 use crate::config::Config;
 use crate::lights::{LightsHandle, Program};
 use crate::photos::{self, PhotoError, PhotoFiles};
-use crate::show::{PhotoKind, Refusal};
+use crate::show::{PhotoKind, Refusal, RefusalCode};
 use crate::store::{self, NewPhoto, Photo, Store};
 
 /// Why a photo was not taken, by what the caller tells the host.
@@ -200,7 +200,7 @@ impl Studio {
             let _ = tokio::task::spawn_blocking(move || match me.take_spontaneous(&show) {
                 Ok(_) => {}
                 Err(TakeError::Refused(r)) => {
-                    log::info!(show = show.as_str(), reason = r.code; "spontaneous timer: nothing to do ({})", r.message);
+                    log::info!(show = show.as_str(), reason = r.code.as_str(); "spontaneous timer: nothing to do ({})", r.message);
                 }
                 Err(_) => {} // already alerted and logged
             })
@@ -271,7 +271,7 @@ impl Studio {
             .is_err()
         {
             return Err(TakeError::Refused(Refusal::conflict(
-                "countdown_interrupted",
+                RefusalCode::CountdownInterrupted,
                 "the countdown was interrupted (the show changed meanwhile)",
             )));
         }

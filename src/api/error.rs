@@ -93,7 +93,7 @@ impl From<Refusal> for ApiError {
         };
         ApiError {
             status,
-            code: r.code,
+            code: r.code.as_str(),
             message: r.message,
             field: r.field,
             headers: Vec::new(),

@@ -546,8 +546,7 @@ fn authenticate(
             "the token is unknown, expired or revoked",
         ));
     };
-    let role = Role::parse(&session.role).ok_or_else(ApiError::internal)?;
-    Ok((role, Some(hash)))
+    Ok((session.role, Some(hash)))
 }
 
 fn read_json_body(ctx: &Context, rq: &mut tiny_http::Request) -> Result<Vec<u8>, ApiError> {

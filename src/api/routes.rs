@@ -395,12 +395,8 @@ fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let ttl = chrono::Duration::from_std(access::session_ttl(&ctx.config.auth, role))
         .map_err(|_| ApiError::internal())?;
     let expires = call.now + ttl;
-    ctx.store.add_session(
-        &access::token_hash(&token),
-        role.as_str(),
-        call.now,
-        expires,
-    )?;
+    ctx.store
+        .add_session(&access::token_hash(&token), role, call.now, expires)?;
     log::info!(role = role.as_str(); "session opened");
     Ok(Reply::json(
         201,

@@ -27,7 +27,7 @@ use lettre::message::Mailbox;
 
 use crate::config::Config;
 use crate::photos::PhotoFiles;
-use crate::show::{MailStatus, RefusalKind};
+use crate::show::{MailStatus, RefusalCode, RefusalKind};
 use crate::store::{self, Mail, MailCounts, MailDraft, Show, Store};
 pub use sender::backoff;
 pub use templates::{GuestView, Rendered, Templates};
@@ -174,7 +174,9 @@ impl Outbox {
                 .finish_show(&show, &drafts, sh.config.mail.queue_lifetime, now)
             {
                 Err(store::Error::Refused(r))
-                    if r.kind == RefusalKind::Conflict && r.code == "show_changed" && tries < 3 =>
+                    if r.kind == RefusalKind::Conflict
+                        && r.code == RefusalCode::ShowChanged
+                        && tries < 3 =>
                 {
                     continue;
                 }

@@ -2,6 +2,9 @@
 //! database from `user_version` N-1 to N. Never edit a migration that has shipped:
 //! add a new one.
 
+use anyhow::{Context, bail};
+use rusqlite::{Connection, TransactionBehavior};
+
 pub const MIGRATIONS: &[&str] = &[
     // 1: guests, shows, their membership and timeline, and login sessions.
     r#"
@@ -130,3 +133,26 @@ CREATE TABLE outbox_attachments (
 ) STRICT;
 "#,
 ];
+
+/// Brings the database up to the newest schema, one migration per transaction; refuses
+/// a database from a newer cosmosd.
+pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        bail!(
+            "the database has schema version {current}, newer than this cosmosd knows ({}); \
+             run the newer cosmosd or restore a backup",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        log::info!(migration = i + 1; "database migrated to schema version {}", i + 1);
+    }
+    Ok(())
+}

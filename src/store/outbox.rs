@@ -7,10 +7,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{
-    Photo, Result, Show, Store, event, ms, parse_enum, photo_row, release_guests, show_in, time,
+use super::photos::photo_row;
+use super::shows::{event, release_guests, show_in};
+use super::{Photo, Result, Show, Store, ms, time};
+use crate::show::{
+    self, GuestStatus, Language, MailStatus, PhotoState, Refusal, ShowStatus, TimelineEvent,
 };
-use crate::show::{self, Language, MailStatus, PhotoState, Refusal, ShowStatus};
 
 /// One personalised message, rendered at queueing time, waiting in (or gone from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,12 +73,12 @@ fn mail_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mail> {
         show_id: r.get(2)?,
         guest_id: r.get(3)?,
         recipient: r.get(4)?,
-        language: parse_enum(r.get(5)?, Language::parse, 5)?,
+        language: r.get(5)?,
         subject: r.get(6)?,
         text: r.get(7)?,
         html: r.get(8)?,
         attachments: Vec::new(),
-        status: parse_enum(r.get(9)?, MailStatus::parse, 9)?,
+        status: r.get(9)?,
         attempts: r.get(10)?,
         last_error: r.get(11)?,
         created_at: time(r.get(12)?),
@@ -139,33 +141,20 @@ impl Store {
                 .filter(|p| p.state == PhotoState::Pending)
                 .count();
             show::check_finishable(cur.status, pending)?;
-            if cur != *seen {
-                return Err(Refusal::conflict(
-                    "show_changed",
-                    "the show changed while its mail was being written; try again",
-                )
-                .into());
-            }
-            let mut guests: Vec<&str> = cur.guests.iter().map(|g| g.guest.id.as_str()).collect();
-            let mut drafted: Vec<&str> = drafts.iter().map(|d| d.guest_id.as_str()).collect();
-            guests.sort_unstable();
-            drafted.sort_unstable();
-            if guests != drafted {
-                return Err(Refusal::conflict(
-                    "show_changed",
-                    "the drafts do not match the show's guests; try again",
-                )
-                .into());
-            }
+            show::check_mail_drafts(
+                cur == *seen,
+                cur.guests.iter().map(|g| g.guest.id.as_str()),
+                drafts.iter().map(|d| d.guest_id.as_str()),
+            )?;
             let expires = add(now, lifetime);
             for d in drafts {
                 tx.execute(
                     "INSERT INTO outbox (id, message_id, show_id, guest_id, recipient, language, subject,
                                          body_text, body_html, status, created_at, next_attempt_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?10, ?11)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?12, ?10, ?10, ?11)",
                     params![
-                        d.id, d.message_id, cur.id, d.guest_id, d.recipient, d.language.as_str(),
-                        d.subject, d.text, d.html, ms(now), ms(expires)
+                        d.id, d.message_id, cur.id, d.guest_id, d.recipient, d.language,
+                        d.subject, d.text, d.html, ms(now), ms(expires), MailStatus::Queued
                     ],
                 )?;
                 for (i, p) in cur.photos.iter().enumerate() {
@@ -177,10 +166,10 @@ impl Store {
             }
             tx.execute(
                 "UPDATE shows SET status = ?2, updated_at = ?3 WHERE id = ?1",
-                params![cur.id, ShowStatus::Completed.as_str(), ms(now)],
+                params![cur.id, ShowStatus::Completed, ms(now)],
             )?;
-            release_guests(tx, &cur.id, "done", now)?;
-            event(tx, &cur.id, now, ShowStatus::Completed.as_str())?;
+            release_guests(tx, &cur.id, GuestStatus::Done, now)?;
+            event(tx, &cur.id, now, TimelineEvent::Status(ShowStatus::Completed))?;
             let mails = drafts
                 .iter()
                 .map(|d| mail_in(tx, &d.id))
@@ -199,7 +188,7 @@ impl Store {
             Some(s) => mails_where(
                 c,
                 "status = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2",
-                params![s.as_str(), limit],
+                params![s, limit],
             ),
             None => mails_where(
                 c,
@@ -319,21 +308,20 @@ impl Store {
             )?;
             let rows = st.query_map([], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, MailStatus>(0)?,
                     r.get::<_, i64>(1)? as u64,
                     r.get::<_, Option<i64>>(2)?,
                 ))
             })?;
             for row in rows {
                 let (s, n, oldest) = row?;
-                match MailStatus::parse(&s) {
-                    Some(MailStatus::Queued) => {
+                match s {
+                    MailStatus::Queued => {
                         out.queued = n;
                         out.oldest_queued = oldest.map(time);
                     }
-                    Some(MailStatus::Sent) => out.sent = n,
-                    Some(MailStatus::Failed) => out.failed = n,
-                    None => {}
+                    MailStatus::Sent => out.sent = n,
+                    MailStatus::Failed => out.failed = n,
                 }
             }
             Ok(out)
@@ -505,7 +493,7 @@ mod tests {
             .finish_show(&show, &drafts(&show), WEEK, Utc::now())
             .unwrap_err();
         assert!(
-            matches!(e, crate::store::Error::Refused(ref r) if r.code == "show_changed"),
+            matches!(e, crate::store::Error::Refused(ref r) if r.code == show::RefusalCode::ShowChanged),
             "{e}"
         );
         assert_eq!(s.mail_counts().unwrap().queued, 0);
