@@ -1,6 +1,6 @@
 //! Who may do what: the four roles, checking a PIN, minting and hashing session
 //! tokens, and throttling failed logins per client address. No IO: the store keeps
-//! the sessions, the API asks here.
+//! the sessions (each with its [`Role`], never its text), the API asks here.
 //!
 //! Invariants: PINs and tokens are compared in constant time; a token is only ever
 //! stored as its SHA-256; an address that is locked out is refused *before* its PIN is

@@ -241,3 +241,143 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_guest_released_to_the_waitlist_yields_to_a_newer_waiting_entry() {
+    use GuestStatus as G;
+    assert_eq!(released_status(G::Waiting, false), G::Waiting);
+    assert_eq!(released_status(G::Waiting, true), G::Cancelled);
+    assert_eq!(
+        released_status(G::Done, true),
+        G::Done,
+        "a finished guest stays done"
+    );
+    assert_eq!(ShowStatus::Cancelled.releases_guests_to(), Some(G::Waiting));
+    assert_eq!(ShowStatus::Completed.releases_guests_to(), Some(G::Done));
+    for s in [
+        ShowStatus::Scheduled,
+        ShowStatus::Running,
+        ShowStatus::Posing,
+        ShowStatus::Review,
+    ] {
+        assert_eq!(s.releases_guests_to(), None, "{s:?} keeps its guests");
+    }
+}
+
+#[test]
+fn guest_edits_and_assignments_follow_their_status() {
+    use GuestStatus as G;
+    assert!(check_guest_editable(G::Waiting).is_ok());
+    assert!(check_guest_editable(G::Assigned).is_ok());
+    for s in [G::Done, G::Cancelled] {
+        assert_eq!(
+            check_guest_editable(s).unwrap_err().code,
+            RefusalCode::GuestNotEditable
+        );
+    }
+    assert!(G::Waiting.holds_email() && !G::Assigned.holds_email());
+    assert!(check_email_free(false).is_ok());
+    let e = check_email_free(true).unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_deref()),
+        (RefusalCode::DuplicateWaitingEmail, Some("email"))
+    );
+
+    assert!(check_guest_assignable("g", Some(G::Waiting), false).is_ok());
+    assert!(
+        check_guest_assignable("g", Some(G::Assigned), true).is_ok(),
+        "already in the show being changed"
+    );
+    let e = check_guest_assignable("g", Some(G::Assigned), false).unwrap_err();
+    assert_eq!(
+        (e.kind, e.code),
+        (RefusalKind::Conflict, RefusalCode::GuestNotWaiting)
+    );
+    let e = check_guest_assignable("g", None, false).unwrap_err();
+    assert_eq!(
+        (e.kind, e.code, e.field.as_deref()),
+        (
+            RefusalKind::Invalid,
+            RefusalCode::UnknownGuest,
+            Some("guest_ids")
+        )
+    );
+}
+
+#[test]
+fn only_one_show_starts_in_the_room_and_only_scheduled_shows_change() {
+    assert_eq!(
+        transition(ShowStatus::Scheduled, ShowAction::Start, None),
+        Ok(ShowStatus::Running)
+    );
+    let e = transition(ShowStatus::Scheduled, ShowAction::Start, Some("shw_x")).unwrap_err();
+    assert_eq!(e.code, RefusalCode::AnotherShowLive);
+    assert!(e.message.contains("shw_x"));
+    assert_eq!(
+        transition(ShowStatus::Scheduled, ShowAction::Cancel, Some("shw_x")),
+        Ok(ShowStatus::Cancelled),
+        "a live show elsewhere only blocks a start"
+    );
+    assert_eq!(
+        transition(ShowStatus::Completed, ShowAction::Start, Some("shw_x"))
+            .unwrap_err()
+            .code,
+        RefusalCode::IllegalTransition,
+        "the status machine speaks first"
+    );
+    assert!(check_show_editable(ShowStatus::Scheduled).is_ok());
+    assert_eq!(
+        check_show_editable(ShowStatus::Running).unwrap_err().code,
+        RefusalCode::ShowNotScheduled
+    );
+}
+
+#[test]
+fn what_a_photo_does_to_its_show() {
+    use PhotoKind as K;
+    use ShowStatus as S;
+    use Spontaneous as Sp;
+    let r = record_photo(K::Spontaneous, S::Running, Sp::Taking, 0).unwrap();
+    assert_eq!(
+        r,
+        PhotoRecorded {
+            status: S::Running,
+            spontaneous: Sp::Taken,
+            replaces_pending_posed: false,
+            event: TimelineEvent::SpontaneousTaken,
+        }
+    );
+    assert_eq!(
+        record_photo(K::Spontaneous, S::Running, Sp::Pending, 0)
+            .unwrap_err()
+            .code,
+        RefusalCode::SpontaneousNotClaimed
+    );
+    let r = record_photo(K::Posed, S::Posing, Sp::Taken, 0).unwrap();
+    assert_eq!(
+        (r.status, r.spontaneous, r.event),
+        (S::Review, Sp::Taken, TimelineEvent::Captured)
+    );
+    assert!(r.replaces_pending_posed);
+    let r = record_photo(K::Posed, S::Review, Sp::Taken, 1).unwrap();
+    assert_eq!((r.status, r.event), (S::Review, TimelineEvent::Retaken));
+    assert_eq!(
+        record_photo(K::Posed, S::Running, Sp::Taken, 0)
+            .unwrap_err()
+            .code,
+        RefusalCode::IllegalTransition
+    );
+    assert_eq!(TimelineEvent::Status(S::Completed).as_str(), "completed");
+}
+
+#[test]
+fn mail_drafts_must_match_the_show_as_it_is() {
+    assert!(check_mail_drafts(true, ["a", "b"], ["b", "a"]).is_ok());
+    for (unchanged, drafted) in [(false, vec!["a", "b"]), (true, vec!["a"])] {
+        let e = check_mail_drafts(unchanged, ["a", "b"], drafted).unwrap_err();
+        assert_eq!(
+            (e.kind, e.code),
+            (RefusalKind::Conflict, RefusalCode::ShowChanged)
+        );
+    }
+}
