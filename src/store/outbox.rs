@@ -203,8 +203,8 @@ impl Store {
         self.read(|c| {
             mails_where(
                 c,
-                "status = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at, rowid LIMIT ?2",
-                params![ms(now), limit],
+                "status = ?3 AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at, rowid LIMIT ?2",
+                params![ms(now), limit, MailStatus::Queued],
             )
         })
     }
@@ -213,8 +213,8 @@ impl Store {
     pub fn next_mail_due(&self) -> Result<Option<DateTime<Utc>>> {
         self.read(|c| {
             let t: Option<i64> = c.query_row(
-                "SELECT min(min(next_attempt_at, expires_at)) FROM outbox WHERE status = 'queued'",
-                [],
+                "SELECT min(min(next_attempt_at, expires_at)) FROM outbox WHERE status = ?1",
+                [MailStatus::Queued],
                 |r| r.get(0),
             )?;
             Ok(t.map(time))
@@ -225,14 +225,14 @@ impl Store {
     pub fn expire_mails(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
         self.write(|tx| {
             let ids: Vec<String> = tx
-                .prepare_cached("SELECT id FROM outbox WHERE status = 'queued' AND expires_at <= ?1")?
-                .query_map([ms(now)], |r| r.get(0))?
+                .prepare_cached("SELECT id FROM outbox WHERE status = ?2 AND expires_at <= ?1")?
+                .query_map(params![ms(now), MailStatus::Queued], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             tx.execute(
-                "UPDATE outbox SET status = 'failed',
+                "UPDATE outbox SET status = ?3,
                         last_error = 'queue lifetime ended' || coalesce('; last error: ' || last_error, '')
-                 WHERE status = 'queued' AND expires_at <= ?1",
-                [ms(now)],
+                 WHERE status = ?2 AND expires_at <= ?1",
+                params![ms(now), MailStatus::Queued, MailStatus::Failed],
             )?;
             Ok(ids)
         })
@@ -242,9 +242,9 @@ impl Store {
     pub fn mail_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL
-                 WHERE id = ?1 AND status = 'queued'",
-                params![id, ms(now)],
+                "UPDATE outbox SET status = ?4, attempts = attempts + 1, sent_at = ?2, last_error = NULL
+                 WHERE id = ?1 AND status = ?3",
+                params![id, ms(now), MailStatus::Queued, MailStatus::Sent],
             )?;
             Ok(())
         })
@@ -255,8 +255,8 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
-                 WHERE id = ?1 AND status = 'queued'",
-                params![id, error, ms(next)],
+                 WHERE id = ?1 AND status = ?4",
+                params![id, error, ms(next), MailStatus::Queued],
             )?;
             Ok(())
         })
@@ -266,9 +266,9 @@ impl Store {
     pub fn mail_failed(&self, id: &str, error: &str) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2
-                 WHERE id = ?1 AND status = 'queued'",
-                params![id, error],
+                "UPDATE outbox SET status = ?4, attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1 AND status = ?3",
+                params![id, error, MailStatus::Queued, MailStatus::Failed],
             )?;
             Ok(())
         })
@@ -280,8 +280,8 @@ impl Store {
             let m = mail_in(tx, id)?;
             show::check_mail_retry(m.status)?;
             tx.execute(
-                "UPDATE outbox SET status = 'queued', next_attempt_at = ?2, expires_at = ?3 WHERE id = ?1",
-                params![id, ms(now), ms(add(now, lifetime))],
+                "UPDATE outbox SET status = ?4, next_attempt_at = ?2, expires_at = ?3 WHERE id = ?1",
+                params![id, ms(now), ms(add(now, lifetime)), MailStatus::Queued],
             )?;
             mail_in(tx, id)
         })
@@ -291,11 +291,14 @@ impl Store {
     pub fn flush_mails(&self, now: DateTime<Utc>) -> Result<u64> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE outbox SET next_attempt_at = ?1 WHERE status = 'queued' AND next_attempt_at > ?1",
-                [ms(now)],
+                "UPDATE outbox SET next_attempt_at = ?1 WHERE status = ?2 AND next_attempt_at > ?1",
+                params![ms(now), MailStatus::Queued],
             )?;
-            let queued: i64 =
-                tx.query_row("SELECT count(*) FROM outbox WHERE status = 'queued'", [], |r| r.get(0))?;
+            let queued: i64 = tx.query_row(
+                "SELECT count(*) FROM outbox WHERE status = ?1",
+                [MailStatus::Queued],
+                |r| r.get(0),
+            )?;
             Ok(queued as u64)
         })
     }

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::{Result, Store, ms};
+use crate::show::{GuestStatus, MailStatus, ShowStatus};
 
 /// What a purge removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -49,10 +50,10 @@ impl Store {
             tx.execute(
                 "CREATE TEMP TABLE purge_shows AS
                  SELECT id FROM shows s
-                 WHERE s.status IN ('completed', 'cancelled') AND s.updated_at < ?1
+                 WHERE s.status IN (?2, ?3) AND s.updated_at < ?1
                    AND NOT EXISTS (SELECT 1 FROM outbox o
-                                   WHERE o.show_id = s.id AND o.status = 'queued')",
-                params![cut],
+                                   WHERE o.show_id = s.id AND o.status = ?4)",
+                params![cut, ShowStatus::Completed, ShowStatus::Cancelled, MailStatus::Queued],
             )?;
             {
                 let mut q = tx.prepare(
@@ -79,10 +80,10 @@ impl Store {
             // Guests: old, and held by nothing left.
             out.guests = tx.execute(
                 "DELETE FROM guests
-                 WHERE updated_at < ?1 AND status <> 'assigned'
+                 WHERE updated_at < ?1 AND status <> ?2
                    AND NOT EXISTS (SELECT 1 FROM show_guests sg WHERE sg.guest_id = guests.id)
                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.guest_id = guests.id)",
-                params![cut],
+                params![cut, GuestStatus::Assigned],
             )? as u64;
             out.sessions =
                 tx.execute("DELETE FROM sessions WHERE expires_at < ?1", params![cut])? as u64;
