@@ -50,6 +50,8 @@ codes! {
     GuestDone = "guest_done",
     GuestCancelled = "guest_cancelled",
     GuestNotWaiting = "guest_not_waiting",
+    /// A guest cannot be erased while their show is using the room.
+    GuestInRunningShow = "guest_in_running_show",
     UnknownGuest = "unknown_guest",
     TooManyGuests = "too_many_guests",
     DuplicateGuest = "duplicate_guest",

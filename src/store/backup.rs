@@ -59,13 +59,13 @@ pub fn inspect_copy(copy: &Path, what: &Path) -> anyhow::Result<Contents> {
 }
 
 fn contents(c: &Connection, what: &Path) -> anyhow::Result<Contents> {
-    read_contents(c, what).with_context(|| format!("checking {}", what.display()))
+    read_contents(c).with_context(|| format!("checking {}", what.display()))
 }
 
-fn read_contents(c: &Connection, what: &Path) -> anyhow::Result<Contents> {
+fn read_contents(c: &Connection) -> anyhow::Result<Contents> {
     let r: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     if r != "ok" {
-        bail!("{}: integrity check failed: {r}", what.display());
+        bail!("integrity check failed: {r}");
     }
     let n = |t: &str| -> rusqlite::Result<u64> {
         c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
