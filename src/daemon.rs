@@ -15,7 +15,7 @@ use crate::access::Throttle;
 use crate::api;
 use crate::camera::{self, Device};
 use crate::config::Config;
-use crate::events::{Events, Topic};
+use crate::events::{Change, Events};
 use crate::lights;
 use crate::outbox::Outbox;
 use crate::store::Store;
@@ -98,10 +98,10 @@ pub async fn run(
                 let now = (watch.borrow().connected, watch.borrow().busy);
                 if now != last {
                     last = now;
-                    events.publish(
-                        Topic::Camera,
-                        serde_json::json!({"connected": now.0, "busy": now.1}),
-                    );
+                    events.publish(Change::Camera {
+                        connected: now.0,
+                        busy: now.1,
+                    });
                 }
             }
         });
@@ -156,14 +156,15 @@ pub async fn run(
             loop {
                 let c = ctx.clone();
                 let now = tokio::task::spawn_blocking(move || {
-                    crate::health::problems(&crate::health::report(
+                    crate::health::report(
                         &c.config,
                         &c.store,
                         &c.studio,
                         &c.outbox,
                         &c.retention,
                         c.started,
-                    ))
+                    )
+                    .problems
                 })
                 .await;
                 if let Ok(now) = now

@@ -5,14 +5,16 @@
 //! what to fetch again. The log keeps the last [`KEPT`] events so a reconnecting client
 //! (`Last-Event-ID`) catches up; one that fell further behind gets a `reset` and
 //! refetches everything. Kiosks only see the waitlist.
+//!
+//! What happened is a closed enum, [`Change`]: publishers say it in domain terms and only
+//! `api/stream.rs` decides how it looks on the wire.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::access::Role;
+use crate::show::{MailStatus, PhotoKind};
 
 /// How many recent events are kept for reconnecting clients.
 pub const KEPT: usize = 1000;
@@ -48,12 +50,56 @@ impl Topic {
     }
 }
 
+/// What changed, in domain terms (ids and states only, never a guest's name or email).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A successful API call changed `topic`; the pages refetch it.
+    Api {
+        topic: Topic,
+        /// The route's method and path template (`/api/shows/{id}/start`).
+        method: &'static str,
+        route: &'static str,
+    },
+    /// A photo was stored (by a host's capture or the spontaneous timer).
+    PhotoStored {
+        show_id: String,
+        photo_id: String,
+        kind: PhotoKind,
+    },
+    /// The camera was connected or lost, or started or finished a capture.
+    Camera { connected: bool, busy: bool },
+    /// The mail relay became reachable (`up`) or unreachable.
+    Uplink { up: bool },
+    /// A message was tried: sent, queued again, or failed for good.
+    Mail {
+        message_id: String,
+        status: MailStatus,
+    },
+}
+
+impl Change {
+    /// The stream a change belongs to (the SSE `event:` name, and who may see it).
+    pub fn topic(&self) -> Topic {
+        match self {
+            Change::Api { topic, .. } => *topic,
+            Change::PhotoStored { .. } => Topic::Photo,
+            Change::Camera { .. } => Topic::Camera,
+            Change::Uplink { .. } | Change::Mail { .. } => Topic::Mail,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Event {
     /// Increasing from 1 for the daemon's lifetime (the SSE `id:`).
     pub id: u64,
-    pub topic: Topic,
-    pub data: Value,
+    pub change: Change,
+}
+
+impl Event {
+    pub fn topic(&self) -> Topic {
+        self.change.topic()
+    }
 }
 
 /// What a follower gets after the event it saw last.
@@ -85,13 +131,12 @@ impl Events {
         Events::default()
     }
 
-    pub fn publish(&self, topic: Topic, data: Value) {
+    pub fn publish(&self, change: Change) {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.next += 1;
         let e = Arc::new(Event {
             id: log.next,
-            topic,
-            data,
+            change,
         });
         log.recent.push_back(e);
         while log.recent.len() > KEPT {
@@ -141,13 +186,19 @@ impl Events {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn camera(connected: bool) -> Change {
+        Change::Camera {
+            connected,
+            busy: false,
+        }
+    }
 
     #[test]
     fn followers_catch_up_and_a_client_too_far_behind_is_reset() {
         let ev = Events::new();
         for i in 0..(KEPT + 5) {
-            ev.publish(Topic::Show, json!({"n": i}));
+            ev.publish(camera(i % 2 == 0));
         }
         let last = ev.last_id();
         match ev.after(last - 3, Duration::ZERO) {
@@ -179,7 +230,7 @@ mod tests {
         let e2 = ev.clone();
         let t = std::thread::spawn(move || e2.after(0, Duration::from_secs(10)));
         std::thread::sleep(Duration::from_millis(50));
-        ev.publish(Topic::Waitlist, json!({}));
+        ev.publish(camera(true));
         assert!(matches!(t.join().unwrap(), Catchup::Events(ref v) if v.len() == 1));
     }
 

@@ -7,22 +7,103 @@
 //! photo), what the floor lights show, and the mail: the uplink's state and the queue's
 //! depth. An uplink that is down does not make the box "degraded": queueing until it is
 //! back is the outbox's job, and the host sees the mail block.
+//!
+//! The report is typed Rust; `api` decides how it looks on the wire. What needs someone's
+//! attention is worked out once, here, as [`Report::problems`]: plain sentences (no guest
+//! data) that the host's page shows and the journal logs as they are.
 
-use std::path::Path;
 use std::time::Instant;
 
-use serde_json::{Value, json};
-
+use crate::camera::CameraState;
 use crate::config::{Config, MailTransport};
-use crate::outbox::Outbox;
-use crate::retention::Retention;
-use crate::store::Store;
-use crate::studio::Studio;
+use crate::lights::LightsState;
+use crate::outbox::{Outbox, Uplink, UplinkState};
+use crate::retention::{LastRun, Retention};
+use crate::store::{MailCounts, Store};
+use crate::studio::{Alert, Studio, disk_space};
 
-/// Free and total bytes of the filesystem holding `path`.
-pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
-    let s = rustix::fs::statvfs(path)?;
-    Ok((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize))
+/// Whether the box can run a show now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Something in [`Report::problems`] stands in the way of a show.
+    Degraded,
+}
+
+/// The database: it answers, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Ok,
+    Error(String),
+}
+
+/// The data disk's free space against `storage.min_free_mb`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disk {
+    Ok {
+        free_bytes: u64,
+        total_bytes: u64,
+        min_free_bytes: u64,
+    },
+    /// Below the floor: captures are refused.
+    Low {
+        free_bytes: u64,
+        total_bytes: u64,
+        min_free_bytes: u64,
+    },
+    /// statvfs failed.
+    Error(String),
+}
+
+/// How mail leaves the box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Smtp,
+    /// `.eml` files under the data folder.
+    File,
+}
+
+/// The mail: how it leaves the box, the uplink and the queue.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub transport: Transport,
+    pub uplink: Uplink,
+    /// `None` when counting the queue failed (logged).
+    pub counts: Option<MailCounts>,
+}
+
+/// The floor lights and their configured pins.
+#[derive(Debug, Clone)]
+pub struct Lights {
+    pub state: LightsState,
+    pub pins: Vec<u8>,
+}
+
+/// The retention purge.
+#[derive(Debug, Clone)]
+pub struct Privacy {
+    pub retention_days: u64,
+    pub last_purge: Option<LastRun>,
+}
+
+/// Everything `GET /api/health` tells.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: Status,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+    pub database: Database,
+    pub disk: Disk,
+    pub camera: CameraState,
+    /// Newest first.
+    pub alerts: Vec<Alert>,
+    /// Photo ids whose files were missing at start-up.
+    pub missing_files: Vec<String>,
+    pub lights: Lights,
+    pub mail: Mail,
+    pub privacy: Privacy,
+    /// What needs someone, one plain sentence each; empty when all is well.
+    pub problems: Vec<String>,
 }
 
 pub fn report(
@@ -32,148 +113,117 @@ pub fn report(
     outbox: &Outbox,
     retention: &Retention,
     started: Instant,
-) -> Value {
-    let db = match store.check() {
-        Ok(()) => json!({"state": "ok"}),
+) -> Report {
+    let database = match store.check() {
+        Ok(()) => Database::Ok,
         Err(e) => {
             log::error!("health: database check failed: {e}");
-            json!({"state": "error", "detail": e.to_string()})
+            Database::Error(e.to_string())
         }
     };
-    let db_ok = db["state"] == "ok";
-    let (disk, disk_ok) = match disk_space(&config.storage.data_dir) {
-        Ok((free, total)) => {
-            let ok = free >= config.storage.min_free_bytes;
-            (
-                json!({
-                    "state": if ok { "ok" } else { "low" },
-                    "free_bytes": free,
-                    "total_bytes": total,
-                    "min_free_bytes": config.storage.min_free_bytes,
-                }),
-                ok,
-            )
-        }
-        Err(e) => (json!({"state": "error", "detail": e.to_string()}), false),
+    let min_free_bytes = config.storage.min_free_bytes;
+    let disk = match disk_space(&config.storage.data_dir) {
+        Ok((free_bytes, total_bytes)) if free_bytes >= min_free_bytes => Disk::Ok {
+            free_bytes,
+            total_bytes,
+            min_free_bytes,
+        },
+        Ok((free_bytes, total_bytes)) => Disk::Low {
+            free_bytes,
+            total_bytes,
+            min_free_bytes,
+        },
+        Err(e) => Disk::Error(e.to_string()),
     };
-    let cam = studio.camera().state();
-    let camera = json!({
-        "backend": cam.backend,
-        "state": if cam.connected { "connected" } else { "disconnected" },
-        "busy": cam.busy,
-        "model": cam.info.as_ref().map(|i| i.model.as_str()),
-        "port": cam.info.as_ref().map(|i| i.port.as_str()),
-        "settings": cam.info.as_ref().map(|i| i.settings.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
-        "since": cam.since.to_rfc3339(),
-        "last_error": cam.last_error,
-        "captures": cam.captures,
-        "failures": cam.failures,
-    });
-    let alerts: Vec<Value> = studio
-        .alerts()
-        .iter()
-        .rev()
-        .map(|a| json!({"at": a.at.to_rfc3339(), "show_id": a.show_id, "message": a.message}))
-        .collect();
-    let missing = studio.missing_files();
-    let lights = studio.lights().state();
-    let mail = {
-        let u = outbox.uplink();
-        let mut m = json!({
-            "transport": match config.mail.transport {
-                MailTransport::Smtp(_) => "smtp",
-                MailTransport::File => "file",
+    let counts = outbox
+        .counts()
+        .inspect_err(|e| log::error!("health: counting the outbox failed: {e}"))
+        .ok();
+    let mut alerts = studio.alerts();
+    alerts.reverse();
+    let mut r = Report {
+        status: Status::Ok,
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: started.elapsed().as_secs(),
+        database,
+        disk,
+        camera: studio.camera().state(),
+        alerts,
+        missing_files: studio.missing_files(),
+        lights: Lights {
+            state: studio.lights().state(),
+            pins: config.lights.pins.clone(),
+        },
+        mail: Mail {
+            transport: match config.mail.transport {
+                MailTransport::Smtp(_) => Transport::Smtp,
+                MailTransport::File => Transport::File,
             },
-            // The uplink: up, down (with why and the next try) or unknown (nothing sent yet).
-            "state": u.state.as_str(),
-            "since": u.since.to_rfc3339(),
-            "last_error": u.last_error,
-            "next_try_at": u.next_try.map(|t| t.to_rfc3339()),
-        });
-        match outbox.counts() {
-            Ok(c) => {
-                m["queued"] = json!(c.queued);
-                m["failed"] = json!(c.failed);
-                m["sent"] = json!(c.sent);
-                m["oldest_queued_at"] = json!(c.oldest_queued.map(|t| t.to_rfc3339()));
-            }
-            Err(e) => log::error!("health: counting the outbox failed: {e}"),
-        }
-        m
+            uplink: outbox.uplink(),
+            counts,
+        },
+        privacy: Privacy {
+            retention_days: config.privacy.retention.as_secs() / 86_400,
+            last_purge: retention.last(),
+        },
+        problems: Vec::new(),
     };
-    json!({
-        "status": if db_ok && disk_ok && cam.connected { "ok" } else { "degraded" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": started.elapsed().as_secs(),
-        "database": db,
-        "disk": disk,
-        "camera": camera,
-        "alerts": alerts,
-        "photos": {"missing_files": missing},
-        "lights": {
-            "backend": lights.backend,
-            "state": "ok",
-            "program": lights.program,
-            "on": lights.on,
-            "pins": config.lights.pins,
-        },
-        "mail": mail,
-        "privacy": {
-            "retention_days": config.privacy.retention.as_secs() / 86_400,
-            "last_purge": retention.last().map(|r| match r.outcome {
-                Ok(p) => json!({"at": r.at.to_rfc3339(), "state": "ok", "removed": p}),
-                Err(e) => json!({"at": r.at.to_rfc3339(), "state": "error", "detail": e}),
-            }),
-        },
-    })
+    r.status =
+        if r.database == Database::Ok && matches!(r.disk, Disk::Ok { .. }) && r.camera.connected {
+            Status::Ok
+        } else {
+            Status::Degraded
+        };
+    r.problems = problems(&r);
+    r
 }
 
-/// What in a report needs the technician, one short phrase each (no guest data): the
-/// health watcher logs these when they change, so the journal tells the same story as
-/// `GET /api/health`.
-pub fn problems(report: &Value) -> Vec<String> {
+/// What in a report needs the host or the technician, one plain sentence each.
+fn problems(r: &Report) -> Vec<String> {
     let mut out = Vec::new();
-    if report["database"]["state"] != "ok" {
+    if let Database::Error(e) = &r.database {
+        out.push(format!("The database does not answer: {e}."));
+    }
+    match &r.disk {
+        Disk::Ok { .. } => {}
+        Disk::Low { free_bytes, .. } => out.push(format!(
+            "The data disk is almost full ({} MB free): photos cannot be taken.",
+            free_bytes / 1_000_000
+        )),
+        Disk::Error(e) => out.push(format!("The data disk cannot be read: {e}.")),
+    }
+    if !r.camera.connected {
+        out.push(match &r.camera.last_error {
+            Some(e) => format!("The camera is disconnected: {e}."),
+            None => "The camera is disconnected.".into(),
+        });
+    }
+    if r.mail.uplink.state == UplinkState::Down {
+        let queued = r.mail.counts.as_ref().map_or(0, |c| c.queued);
+        out.push(match &r.mail.uplink.last_error {
+            Some(e) => {
+                format!("The mail relay is unreachable ({e}); {queued} messages wait in the queue.")
+            }
+            None => format!("The mail relay is unreachable; {queued} messages wait in the queue."),
+        });
+    }
+    if let Some(n) = r.mail.counts.as_ref().map(|c| c.failed).filter(|n| *n > 0) {
+        out.push(format!("{n} messages failed: see the outbox."));
+    }
+    if !r.missing_files.is_empty() {
         out.push(format!(
-            "database {}",
-            report["database"]["detail"].as_str().unwrap_or("error")
+            "{} photo files are missing on the box.",
+            r.missing_files.len()
         ));
     }
-    match report["disk"]["state"].as_str() {
-        Some("ok") => {}
-        Some("low") => out.push(format!(
-            "disk low: {} MB free",
-            report["disk"]["free_bytes"].as_u64().unwrap_or(0) / 1_000_000
-        )),
-        _ => out.push("disk unreadable".into()),
+    for a in &r.alerts {
+        out.push(a.message.clone());
     }
-    if report["camera"]["state"] != "connected" {
-        out.push(match report["camera"]["last_error"].as_str() {
-            Some(e) => format!("camera disconnected: {e}"),
-            None => "camera disconnected".into(),
-        });
-    }
-    if report["mail"]["state"] == "down" {
-        out.push(match report["mail"]["last_error"].as_str() {
-            Some(e) => format!("mail uplink down: {e}"),
-            None => "mail uplink down".into(),
-        });
-    }
-    if let Some(n) = report["mail"]["failed"].as_u64().filter(|n| *n > 0) {
-        out.push(format!("{n} messages failed"));
-    }
-    if let Some(n) = report["photos"]["missing_files"]
-        .as_array()
-        .map(Vec::len)
-        .filter(|n| *n > 0)
+    if let Some(LastRun {
+        outcome: Err(e), ..
+    }) = &r.privacy.last_purge
     {
-        out.push(format!("{n} photo files missing"));
-    }
-    if let Some(n) = report["alerts"].as_array().map(Vec::len).filter(|n| *n > 0) {
-        out.push(format!("{n} alerts for the host"));
-    }
-    if report["privacy"]["last_purge"]["state"] == "error" {
-        out.push("retention purge failed".into());
+        out.push(format!("The retention purge failed: {e}."));
     }
     out
 }
@@ -181,26 +231,91 @@ pub fn problems(report: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn all_well() -> Report {
+        let t = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        Report {
+            status: Status::Ok,
+            version: "0",
+            uptime_seconds: 1,
+            database: Database::Ok,
+            disk: Disk::Ok {
+                free_bytes: 9_000_000_000,
+                total_bytes: 10_000_000_000,
+                min_free_bytes: 1,
+            },
+            camera: CameraState {
+                backend: "simulated",
+                connected: true,
+                busy: false,
+                info: None,
+                since: t,
+                last_error: None,
+                captures: 0,
+                failures: 0,
+            },
+            alerts: Vec::new(),
+            missing_files: Vec::new(),
+            lights: Lights {
+                state: LightsState {
+                    backend: "simulated",
+                    program: "off",
+                    on: vec![false],
+                },
+                pins: vec![17],
+            },
+            mail: Mail {
+                transport: Transport::File,
+                uplink: Uplink {
+                    state: UplinkState::Up,
+                    since: t,
+                    last_error: None,
+                    next_try: None,
+                },
+                counts: Some(MailCounts {
+                    queued: 0,
+                    sent: 3,
+                    failed: 0,
+                    oldest_queued: None,
+                }),
+            },
+            privacy: Privacy {
+                retention_days: 30,
+                last_purge: None,
+            },
+            problems: Vec::new(),
+        }
+    }
 
     #[test]
     fn problems_name_what_is_not_ok_and_nothing_else() {
-        let ok = json!({
-            "database": {"state": "ok"}, "disk": {"state": "ok"},
-            "camera": {"state": "connected"}, "mail": {"state": "up", "failed": 0},
-            "photos": {"missing_files": []}, "alerts": [], "privacy": {"last_purge": null},
+        assert!(problems(&all_well()).is_empty());
+        let mut bad = all_well();
+        bad.disk = Disk::Low {
+            free_bytes: 12_000_000,
+            total_bytes: 10_000_000_000,
+            min_free_bytes: 500_000_000,
+        };
+        bad.camera.connected = false;
+        bad.camera.last_error = Some("USB unplugged".into());
+        bad.mail.uplink.state = UplinkState::Down;
+        bad.mail.uplink.last_error = Some("connection refused".into());
+        bad.mail.counts.as_mut().unwrap().failed = 2;
+        bad.mail.counts.as_mut().unwrap().queued = 4;
+        bad.alerts.push(Alert {
+            at: bad.camera.since,
+            show_id: None,
+            message: "the spontaneous photo failed: camera busy".into(),
         });
-        assert!(problems(&ok).is_empty());
-        let mut bad = ok.clone();
-        bad["disk"] = json!({"state": "low", "free_bytes": 12_000_000u64});
-        bad["camera"] = json!({"state": "disconnected", "last_error": "USB unplugged"});
-        bad["mail"] = json!({"state": "down", "last_error": "connection refused", "failed": 2});
         assert_eq!(
             problems(&bad),
             [
-                "disk low: 12 MB free",
-                "camera disconnected: USB unplugged",
-                "mail uplink down: connection refused",
-                "2 messages failed"
+                "The data disk is almost full (12 MB free): photos cannot be taken.",
+                "The camera is disconnected: USB unplugged.",
+                "The mail relay is unreachable (connection refused); 4 messages wait in the queue.",
+                "2 messages failed: see the outbox.",
+                "the spontaneous photo failed: camera busy",
             ]
         );
     }

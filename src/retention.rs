@@ -60,6 +60,19 @@ pub fn purge(config: &Config, store: &Store, now: DateTime<Utc>) -> anyhow::Resu
     Ok(purged)
 }
 
+/// Erases a guest on request: their rows (see `Store::erase_guest`), then the `.eml`
+/// copies of their messages.
+pub fn erase_guest(
+    config: &Config,
+    store: &Store,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<crate::store::Erased, crate::store::Error> {
+    let erased = store.erase_guest(id, now)?;
+    remove_eml(&config.storage.data_dir.join("mail"), &erased.message_ids);
+    Ok(erased)
+}
+
 fn remove_eml(dir: &Path, ids: &[String]) {
     for id in ids {
         let p = dir.join(format!("{id}.eml"));

@@ -309,6 +309,18 @@ pub fn validate_guest(d: &GuestDraft, essences: &[Essence]) -> Result<NewGuest, 
     })
 }
 
+/// A guest may be erased unless the show holding them is using the room (`active`: the
+/// status of their active show, if any).
+pub fn check_guest_erasable(active: Option<ShowStatus>) -> Result<(), Refusal> {
+    match active {
+        Some(s) if s.is_live() => Err(Refusal::conflict(
+            RefusalCode::GuestInRunningShow,
+            "the guest is in the show in the room now; erase them once it is finished or cancelled",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A guest may be cancelled unless a show holds them.
 pub fn check_guest_cancellable(status: GuestStatus) -> Result<(), Refusal> {
     match status {

@@ -1,6 +1,8 @@
-//! The studio: the show's timeline with the devices. It arms the spontaneous-photo timer
-//! when a show starts (and again after a restart), takes the spontaneous and the posed
-//! photos, and turns a camera shot into stored photo files plus a database row.
+//! The studio: the show's timeline with the devices. It moves a show through its states
+//! ([`Studio::act`], [`Studio::finish`]) with everything that goes with each move (the
+//! store write, the spontaneous-photo timer when a show starts, and again after a
+//! restart, the floor lights), takes the spontaneous and the posed photos, and turns a
+//! camera shot into stored photo files plus a database row. HTTP handlers only call it.
 //!
 //! Invariants:
 //! - the spontaneous photo is claimed in the database before the shutter fires, so the
@@ -22,9 +24,17 @@ use tokio_util::sync::CancellationToken;
 use crate::camera::{CameraError, CameraHandle};
 use crate::config::Config;
 use crate::lights::{LightsHandle, Program};
+use crate::outbox::Outbox;
 use crate::photos::{self, PhotoError, PhotoFiles};
-use crate::show::{PhotoKind, Refusal, RefusalCode};
-use crate::store::{self, NewPhoto, Photo, Store};
+use crate::show::{PhotoKind, Refusal, RefusalCode, ShowAction};
+use crate::store::{self, Mail, NewPhoto, Photo, Show, Store};
+
+/// Free and total bytes of the filesystem holding `path` (the data folder: photos and
+/// the database share it).
+pub fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let s = rustix::fs::statvfs(path)?;
+    Ok((s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize))
+}
 
 /// Why a photo was not taken, by what the caller tells the host.
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +120,39 @@ impl Studio {
         show.guests.iter().map(|g| g.marker as usize).collect()
     }
 
+    /// The host moves a show (start, pose, cancel): the status change is written, then the
+    /// spontaneous timer is armed (start) and the lights follow the new status.
+    pub fn act(
+        self: &Arc<Self>,
+        show_id: &str,
+        action: ShowAction,
+        now: DateTime<Utc>,
+    ) -> Result<Show, store::Error> {
+        let s = self.store.apply(show_id, action, now)?;
+        if let (ShowAction::Start, Some(started)) = (action, s.started_at) {
+            self.arm_spontaneous(&s.id, started);
+        }
+        self.show_changed(&s);
+        log::info!(show = s.id.as_str(), action = action.as_str(), status = s.status.as_str(); "show {}", s.status.as_str());
+        Ok(s)
+    }
+
+    /// The host finishes a show in review: it completes, one message per guest is queued
+    /// (returned), and the lights go off.
+    pub fn finish(
+        &self,
+        outbox: &Outbox,
+        show_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Show, Vec<Mail>), store::Error> {
+        let (s, mails) = outbox.finish(show_id, now)?;
+        self.show_changed(&s);
+        log::info!(show = s.id.as_str(), action = "finish", status = s.status.as_str(), queued = mails.len(); "show completed");
+        Ok((s, mails))
+    }
+
     /// The lights that go with a show's new status (pose, cancel, finish).
-    pub fn show_changed(&self, show: &store::Show) {
+    fn show_changed(&self, show: &store::Show) {
         use crate::show::ShowStatus as S;
         match show.status {
             S::Posing => self.lights.run(Program::Posing {
@@ -210,7 +251,7 @@ impl Studio {
 
     fn disk_check(&self) -> Result<(), TakeError> {
         let floor = self.config.storage.min_free_bytes;
-        match crate::health::disk_space(&self.config.storage.data_dir) {
+        match disk_space(&self.config.storage.data_dir) {
             Ok((free, _)) if free < floor => Err(TakeError::DiskLow {
                 free_mb: free / (1024 * 1024),
                 floor_mb: floor / (1024 * 1024),
@@ -318,10 +359,11 @@ impl Studio {
             Ok(r) => {
                 log::info!(show = show_id, kind = kind.as_str(), capture_ms = shot.took.as_millis() as u64,
                     derive_ms = derive_ms, save_ms = save_ms, attempts = shot.attempts; "photo stored");
-                self.events.publish(
-                    crate::events::Topic::Photo,
-                    serde_json::json!({"show_id": show_id, "photo_id": r.0.id, "kind": kind.as_str()}),
-                );
+                self.events.publish(crate::events::Change::PhotoStored {
+                    show_id: show_id.to_string(),
+                    photo_id: r.0.id.clone(),
+                    kind,
+                });
                 Ok(r)
             }
             Err(e) => {

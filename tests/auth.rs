@@ -22,6 +22,7 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/guests/{id}", &["host"]),
     ("PATCH", "/api/guests/{id}", &["host"]),
     ("DELETE", "/api/guests/{id}", &["host"]),
+    ("POST", "/api/guests/{id}/cancel", &["host"]),
     ("POST", "/api/shows", &["host"]),
     ("GET", "/api/shows", &["host"]),
     ("GET", "/api/shows/{id}", &["host"]),

@@ -116,7 +116,7 @@ fn the_same_email_may_not_wait_twice() {
     );
     // once she is no longer waiting, the address may register again
     assert_eq!(
-        d.req("DELETE", &format!("/api/guests/{a}"), Some(&host), None)
+        d.post(&format!("/api/guests/{a}/cancel"), &host, &json!({}))
             .status,
         200
     );
@@ -175,16 +175,19 @@ fn the_host_corrects_and_cancels_guests() {
         &json!({"start_time": common::in_minutes(5), "guest_ids": [b]}),
     );
     assert_eq!(s.status, 201, "{}", s.body);
-    let r = d.req("DELETE", &format!("/api/guests/{b}"), Some(&host), None);
+    let r = d.post(&format!("/api/guests/{b}/cancel"), &host, &json!({}));
     assert_eq!((r.status, r.code()), (409, "guest_in_show"));
 
-    let r = d.req("DELETE", &path, Some(&host), None);
+    let cancel = format!("{path}/cancel");
+    let r = d.post(&cancel, &host, &json!({}));
     assert_eq!(
         (r.status, r.body["status"].as_str()),
         (200, Some("cancelled"))
     );
-    let r = d.req("DELETE", &path, Some(&host), None);
+    let r = d.post(&cancel, &host, &json!({}));
     assert_eq!(r.status, 409, "cancelling twice is a conflict");
+    // Cancelled is not erased: the guest is still there for the host.
+    assert_eq!(d.get(&path, &host).status, 200);
     assert_eq!(
         d.req("GET", "/api/guests/gst_nope", Some(&host), None)
             .status,
@@ -250,4 +253,100 @@ fn a_venue_configures_its_own_essences() {
     );
     body["essence"] = json!("luna");
     assert_eq!(d.post("/api/guests", &kiosk, &body).status, 201);
+}
+
+#[test]
+fn a_guest_is_erased_on_request_with_their_messages_and_bytes() {
+    let d = Daemon::start();
+    let host = d.login("host");
+    let req = |m: &str, p: &str, t: Option<&str>, b: Option<&serde_json::Value>| d.req(m, p, t, b);
+    let (show, fin) = common::finished_show(
+        &req,
+        &host,
+        &[guest_body("Zephyrina Quux", "zephyrina@example.org")],
+    );
+    assert_eq!(fin.status, 200, "{}", fin.body);
+    let guest = fin.body["guests"][0]["id"].as_str().unwrap().to_string();
+    let message = fin.body["message_ids"][0].as_str().unwrap().to_string();
+    let path = format!("/api/guests/{guest}");
+    // Sent first, so the file transport's copy is there to be removed too.
+    common::wait_for(20, "the message to be sent", || {
+        let o = d.get("/api/outbox?status=sent", &host);
+        (o.body["items"].as_array()?.len() == 1).then_some(())
+    });
+    let mail_dir = d.db_path().parent().unwrap().join("mail");
+    assert!(mail_dir.join(format!("{message}.eml")).exists());
+
+    let r = d.req("DELETE", &path, Some(&host), None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(d.get(&path, &host).status, 404);
+    assert_eq!(d.req("DELETE", &path, Some(&host), None).status, 404);
+    let outbox = d.get("/api/outbox", &host);
+    assert!(
+        !outbox.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == message.as_str()),
+        "their message is gone: {}",
+        outbox.body
+    );
+    let s = d.get(&format!("/api/shows/{show}"), &host);
+    assert_eq!(s.body["guests"].as_array().unwrap().len(), 0);
+    assert!(!mail_dir.join(format!("{message}.eml")).exists());
+    // No copy of their name or address is left in the database or the mail folder.
+    let data = d.db_path().parent().unwrap().to_path_buf();
+    for entry in walk(&data) {
+        let bytes = std::fs::read(&entry).unwrap();
+        for needle in ["Zephyrina", "zephyrina@example.org"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} is still in {}",
+                entry.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_guest_in_the_show_in_the_room_is_not_erased() {
+    let d = Daemon::start();
+    let (host, show) = common::running_show(&d, 2);
+    let s = d.get(&format!("/api/shows/{show}"), &host);
+    let guest = s.body["guests"][0]["id"].as_str().unwrap().to_string();
+    let r = d.req("DELETE", &format!("/api/guests/{guest}"), Some(&host), None);
+    assert_eq!((r.status, r.code()), (409, "guest_in_running_show"));
+    assert_eq!(d.get(&format!("/api/guests/{guest}"), &host).status, 200);
+    // Cancelling is refused as well while they are in an active show.
+    let r = d.post(&format!("/api/guests/{guest}/cancel"), &host, &json!({}));
+    assert_eq!((r.status, r.code()), (409, "guest_in_show"));
+
+    // Out of a scheduled show, erasing takes them off its roster.
+    let a = d.add_guest(&host, "Ana", "ana@example.org");
+    let later = d.post(
+        "/api/shows",
+        &host,
+        &json!({"start_time": common::in_minutes(120), "guest_ids": [a]}),
+    );
+    assert_eq!(later.status, 201, "{}", later.body);
+    let r = d.req("DELETE", &format!("/api/guests/{a}"), Some(&host), None);
+    assert_eq!(r.status, 204, "{}", r.body);
+    let s = d.get(
+        &format!("/api/shows/{}", later.body["id"].as_str().unwrap()),
+        &host,
+    );
+    assert_eq!(s.body["status"], "cancelled", "{}", s.body);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -1,7 +1,8 @@
 //! The API's error answer: `{"error": {"code", "message", "field"?}}` with the status
 //! of API.md, built from domain refusals and store failures.
 
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::Reply;
 use crate::camera::CameraError;
@@ -9,6 +10,24 @@ use crate::photos::PhotoError;
 use crate::show::{Refusal, RefusalKind};
 use crate::store;
 use crate::studio::TakeError;
+
+/// Every error answer: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code a client may branch on.
+    #[schema(example = "show_overlap")]
+    pub code: String,
+    /// A sentence for the person at the tablet.
+    pub message: String,
+    /// The one body field or query parameter to blame, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -74,11 +93,14 @@ impl ApiError {
     }
 
     pub fn into_reply(self) -> Reply {
-        let mut body = json!({"code": self.code, "message": self.message});
-        if let Some(f) = self.field {
-            body["field"] = json!(f);
-        }
-        let mut r = Reply::json(self.status, &json!({ "error": body }));
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
+            },
+        };
+        let mut r = Reply::json(self.status, &body);
         r.headers = self.headers;
         r
     }

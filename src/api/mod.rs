@@ -8,12 +8,26 @@
 //! Invariants: every answer to something a client sent is 2xx or 4xx; 5xx means the box
 //! itself failed (and is logged). No CORS headers are ever sent: the tablets' pages are
 //! served from this same origin.
+//!
+//! Every JSON body in or out is a typed wire struct of this module (one file per
+//! resource: `guests`, `shows`, `photos`, `outbox`, `session`, `health`, `stream`),
+//! and the OpenAPI document served at `/api/openapi.json` is derived from them
+//! (`openapi`).
 
 pub mod door;
 mod error;
+mod guests;
+mod health;
+mod input;
+mod openapi;
+mod outbox;
 mod pages;
+mod photos;
 mod routes;
+mod session;
+mod shows;
 mod stream;
+mod wire;
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -33,7 +47,8 @@ use crate::access::{self, Role, Throttle};
 use crate::config::Config;
 use crate::store::Store;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
+pub use openapi::document as openapi_document;
 pub use routes::{ROUTES, Route};
 
 /// Everything a request handler may use.
@@ -68,11 +83,12 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn json(status: u16, value: &serde_json::Value) -> Reply {
+    pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Reply {
         Reply {
             status,
             content_type: "application/json; charset=utf-8",
-            body: serde_json::to_vec(value).expect("a JSON value always serialises"),
+            // Wire types have string keys and no fallible `Serialize`: this cannot fail.
+            body: serde_json::to_vec(value).expect("a wire type always serialises"),
             headers: Vec::new(),
             stream: None,
         }
@@ -101,7 +117,8 @@ impl Reply {
 pub struct Call {
     /// The `{id}` segments of the route, in order.
     pub params: Vec<String>,
-    pub query: Vec<(String, String)>,
+    /// The raw query string (after `?`), parsed by the handler with [`Call::query`].
+    pub query: String,
     /// The JSON body, for routes that take one (already size- and type-checked).
     pub body: Vec<u8>,
     /// The caller's role; `None` on public routes.
@@ -115,11 +132,14 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn query(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+    /// The query string as `T`; a bad value is 422 naming the parameter.
+    pub fn query<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        input::query(&self.query)
+    }
+
+    /// The route's (first) `{id}`.
+    pub fn id(&self) -> &str {
+        self.params.first().map(String::as_str).unwrap_or("")
     }
 }
 
@@ -402,9 +422,12 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
             .iter()
             .find(|r| r.path == route_name && r.method == method)
     {
-        let data = serde_json::json!({"route": route.path, "method": route.method});
         for t in route.changes {
-            ctx.events.publish(*t, data.clone());
+            ctx.events.publish(crate::events::Change::Api {
+                topic: *t,
+                method: route.method,
+                route: route.path,
+            });
         }
     }
     let mut resp = tiny_http::Response::from_data(reply.body).with_status_code(status);
@@ -487,9 +510,7 @@ fn process(
     };
     let call = Call {
         params,
-        query: form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect(),
+        query: query.to_string(),
         body,
         role,
         token_hash,

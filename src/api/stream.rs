@@ -1,26 +1,191 @@
 //! `GET /api/events`: Server-Sent Events. The worker thread hands the connection to a
 //! thread of its own (streams are long-lived; tiny_http's workers must stay free), which
 //! writes the events the caller's role may see, a keep-alive comment every
-//! [`KEEP_ALIVE`], and ends when the client goes away or the daemon stops.
+//! keep-alive comment every `server.events_keepalive`, and ends when the client goes
+//! away or the daemon stops.
+//!
+//! The only place events are serialised: each [`Change`] becomes one frame whose
+//! `event:` is its topic and whose `data:` is one JSON object ([`EventData`]).
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::Context;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::wire::{MailStatus, PhotoKind};
+use super::{ApiError, Call, Context, ErrorBody, Reply};
 use crate::access::Role;
-use crate::events::{Catchup, Event};
+use crate::events::{Catchup, Change, Event, Topic};
 
 /// Streams beyond this get 503: each one holds a thread.
 pub const MAX_STREAMS: usize = 32;
 
-fn frame(e: &Event) -> String {
-    format!(
-        "id: {}\nevent: {}\ndata: {}\n\n",
-        e.id,
-        e.topic.as_str(),
-        e.data
-    )
+/// An event's `event:` name: what to refetch (`reset`: everything).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventName {
+    Waitlist,
+    Show,
+    Photo,
+    Camera,
+    Mail,
+    Reset,
+}
+
+impl From<Topic> for EventName {
+    fn from(t: Topic) -> Self {
+        match t {
+            Topic::Waitlist => EventName::Waitlist,
+            Topic::Show => EventName::Show,
+            Topic::Photo => EventName::Photo,
+            Topic::Camera => EventName::Camera,
+            Topic::Mail => EventName::Mail,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UplinkChange {
+    Up,
+    Down,
+}
+
+/// An event's `data:`: ids and states only, never a guest's name or email.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventData {
+    /// A route changed something.
+    Api { method: String, route: String },
+    /// A photo was stored.
+    Photo {
+        show_id: String,
+        photo_id: String,
+        kind: PhotoKind,
+    },
+    /// The camera's connection or capture state changed.
+    Camera { connected: bool, busy: bool },
+    /// The mail relay became reachable or unreachable.
+    Uplink { uplink: UplinkChange },
+    /// A message was tried.
+    Mail {
+        message_id: String,
+        status: MailStatus,
+    },
+    /// `reset`: the client must refetch everything.
+    Reset {},
+}
+
+impl From<&Change> for EventData {
+    fn from(c: &Change) -> Self {
+        match c {
+            Change::Api { method, route, .. } => EventData::Api {
+                method: method.to_string(),
+                route: route.to_string(),
+            },
+            Change::PhotoStored {
+                show_id,
+                photo_id,
+                kind,
+            } => EventData::Photo {
+                show_id: show_id.clone(),
+                photo_id: photo_id.clone(),
+                kind: (*kind).into(),
+            },
+            Change::Camera { connected, busy } => EventData::Camera {
+                connected: *connected,
+                busy: *busy,
+            },
+            Change::Uplink { up } => EventData::Uplink {
+                uplink: if *up {
+                    UplinkChange::Up
+                } else {
+                    UplinkChange::Down
+                },
+            },
+            Change::Mail { message_id, status } => EventData::Mail {
+                message_id: message_id.clone(),
+                status: (*status).into(),
+            },
+        }
+    }
+}
+
+/// One Server-Sent Events frame, as `id:`, `event:` and `data:` lines (documentation of
+/// the `text/event-stream` body; the stream also carries `: keep-alive` comments).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventFrame {
+    /// Increasing for the daemon's lifetime; send it back as `Last-Event-ID`.
+    pub id: u64,
+    pub event: EventName,
+    pub data: EventData,
+}
+
+fn frame(id: u64, name: EventName, data: &EventData) -> String {
+    // Plain enums and strings: serialising cannot fail.
+    let data = serde_json::to_string(data).expect("event data always serialises");
+    let name = serde_json::to_value(name).expect("an event name always serialises");
+    let name = name.as_str().unwrap_or_default();
+    format!("id: {id}\nevent: {name}\ndata: {data}\n\n")
+}
+
+fn event_frame(e: &Event) -> String {
+    frame(e.id, e.topic().into(), &EventData::from(&e.change))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// The session token, for EventSource (it cannot send headers).
+    #[allow(dead_code)] // read by the pipeline's authentication
+    token: Option<String>,
+    /// Resume after this event (as `Last-Event-ID` does).
+    #[serde(default, deserialize_with = "event_id")]
+    #[param(value_type = Option<u64>, minimum = 0)]
+    last_event_id: Option<u64>,
+}
+
+fn event_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    parse_event_id(v.as_deref()).map_err(serde::de::Error::custom)
+}
+
+fn parse_event_id(v: Option<&str>) -> Result<Option<u64>, &'static str> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| "is an event number"),
+    }
+}
+
+#[utoipa::path(get, path = "/api/events", tag = "events",
+    summary = "Server-Sent Events: waitlist, show, photo, camera and mail changes (kiosks: the waitlist only)",
+    description = "Each frame is `id:`, `event:` (the topic, or `reset` when the client must refetch \
+        everything) and `data:` (one JSON object: ids and states only). A `: keep-alive` comment \
+        comes when quiet. `Last-Event-ID` (or `?last_event_id=`) resumes after that event.",
+    params(EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event")),
+    responses(
+        (status = 200, description = "the event stream", content_type = "text/event-stream", body = EventFrame),
+        (status = 422, description = "a bad event id (named)", body = ErrorBody),
+        (status = 503, description = "too many streams are open (see Retry-After)", body = ErrorBody),
+    ))]
+pub fn get_events(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let role = call.role.ok_or_else(ApiError::internal)?;
+    let q: EventsQuery = call.query()?;
+    let after = match q.last_event_id {
+        Some(id) => Some(id),
+        None => parse_event_id(call.last_event_id.as_deref()).map_err(|_| {
+            ApiError::invalid(
+                "last_event_id",
+                "bad_event_id",
+                "Last-Event-ID is an event number",
+            )
+        })?,
+    };
+    let after = after.unwrap_or_else(|| ctx.events.last_id());
+    Ok(Reply::events(role, after))
 }
 
 pub fn start(ctx: &Context, rq: tiny_http::Request, role: Role, after: u64) {
@@ -70,18 +235,42 @@ fn serve(
             Catchup::Closed => return Ok(()),
             Catchup::Reset => {
                 last = events.last_id();
-                write!(w, "id: {last}\nevent: reset\ndata: {{}}\n\n")?;
+                w.write_all(frame(last, EventName::Reset, &EventData::Reset {}).as_bytes())?;
             }
             Catchup::Events(v) if v.is_empty() => w.write_all(b": keep-alive\n\n")?,
             Catchup::Events(v) => {
                 for e in v {
                     last = e.id;
-                    if e.topic.for_role(role) {
-                        w.write_all(frame(&e).as_bytes())?;
+                    if e.topic().for_role(role) {
+                        w.write_all(event_frame(&e).as_bytes())?;
                     }
                 }
             }
         }
         w.flush()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_the_topic_and_one_json_object() {
+        let e = Event {
+            id: 7,
+            change: Change::Mail {
+                message_id: "m_1".into(),
+                status: crate::show::MailStatus::Sent,
+            },
+        };
+        assert_eq!(
+            event_frame(&e),
+            "id: 7\nevent: mail\ndata: {\"message_id\":\"m_1\",\"status\":\"sent\"}\n\n"
+        );
+        assert_eq!(
+            frame(9, EventName::Reset, &EventData::Reset {}),
+            "id: 9\nevent: reset\ndata: {}\n\n"
+        );
     }
 }

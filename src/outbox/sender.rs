@@ -25,6 +25,7 @@ use super::message::{self, Part};
 use super::{IDLE_WAIT, Shared, Signal, UplinkState, mask_addresses};
 use crate::config::{MailTls, MailTransport, SmtpConfig};
 use crate::photos::{self, Variant};
+use crate::show::MailStatus;
 use crate::store::Mail;
 
 /// The wait before attempt `n + 1` after `n` failures: `initial · 2^(n-1)` capped at
@@ -156,10 +157,11 @@ fn set_uplink(
         }
         u.state = state;
         u.since = Utc::now();
-        sh.events.publish(
-            crate::events::Topic::Mail,
-            serde_json::json!({"uplink": state.as_str()}),
-        );
+        if state != UplinkState::Unknown {
+            sh.events.publish(crate::events::Change::Uplink {
+                up: state == UplinkState::Up,
+            });
+        }
     }
     u.last_error = error;
     u.next_try = next;
@@ -261,14 +263,14 @@ fn record(sh: &Shared, m: &Mail, outcome: Outcome) {
         }
     };
     let status = match outcome {
-        Outcome::Sent => "sent",
-        Outcome::Deferred(_) => "queued",
-        Outcome::Failed(_) => "failed",
+        Outcome::Sent => MailStatus::Sent,
+        Outcome::Deferred(_) => MailStatus::Queued,
+        Outcome::Failed(_) => MailStatus::Failed,
     };
-    sh.events.publish(
-        crate::events::Topic::Mail,
-        serde_json::json!({"message_id": id, "status": status}),
-    );
+    sh.events.publish(crate::events::Change::Mail {
+        message_id: id.to_string(),
+        status,
+    });
     if let Err(e) = res {
         // The relay has the message but we could not note it: it will be sent again,
         // with the same Message-ID.

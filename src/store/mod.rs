@@ -19,6 +19,7 @@
 //! of a copy), [`migrations`] (the schema).
 
 mod backup;
+mod erasure;
 mod guests;
 mod migrations;
 mod outbox;
@@ -42,6 +43,7 @@ use crate::show::{
 };
 
 pub use backup::{Contents, inspect_copy, snapshot};
+pub use erasure::Erased;
 pub use guests::Guest;
 pub use migrations::MIGRATIONS;
 pub use outbox::{Mail, MailCounts, MailDraft};

@@ -1,0 +1,336 @@
+//! `GET /api/health` on the wire: the typed report of `crate::health` as the tablets and
+//! the technician's scripts have always read it, plus its `problems`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::wire::{self, UplinkState};
+use super::{ApiError, Call, Context, Reply};
+use crate::health::{self, Database, Disk, Report};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Overall {
+    Ok,
+    Degraded,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatabaseOut {
+    pub state: CheckState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskState {
+    Ok,
+    /// Below `storage.min_free_mb`: captures are refused.
+    Low,
+    Error,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiskOut {
+    pub state: DiskState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_free_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraConnection {
+    Connected,
+    Disconnected,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraOut {
+    /// `gphoto2` or `simulated`.
+    pub backend: String,
+    pub state: CameraConnection,
+    /// A capture is in progress.
+    pub busy: bool,
+    pub model: Option<String>,
+    pub port: Option<String>,
+    /// Settings worth showing, as the camera names them.
+    pub settings: Option<BTreeMap<String, String>>,
+    /// When `state` last changed.
+    #[serde(serialize_with = "wire::precise")]
+    pub since: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub captures: u64,
+    pub failures: u64,
+}
+
+/// Something the host must know about (a failed spontaneous photo).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertOut {
+    #[serde(serialize_with = "wire::precise")]
+    pub at: DateTime<Utc>,
+    pub show_id: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhotosOut {
+    /// Photo ids whose files were missing at start-up.
+    pub missing_files: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LightsHealth {
+    Ok,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LightsOut {
+    /// `rppal` or `simulated`.
+    pub backend: String,
+    pub state: LightsHealth,
+    /// The light program running (off, posing, countdown, …).
+    pub program: String,
+    /// Which markers are lit, in pin order.
+    pub on: Vec<bool>,
+    /// The BCM pins, one per floor marker.
+    pub pins: Vec<u8>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MailOut {
+    pub transport: Transport,
+    /// The uplink: up, down (with why and the next try) or unknown (nothing sent yet).
+    pub state: UplinkState,
+    #[serde(serialize_with = "wire::precise")]
+    pub since: DateTime<Utc>,
+    pub last_error: Option<String>,
+    #[serde(serialize_with = "wire::precise_opt")]
+    pub next_try_at: Option<DateTime<Utc>>,
+    /// The queue's counts (absent when it could not be counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u64>,
+    #[serde(
+        serialize_with = "wire::precise_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+}
+
+/// What the last retention purge removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Removed {
+    pub guests: u64,
+    pub shows: u64,
+    pub photos: u64,
+    pub messages: u64,
+    pub sessions: u64,
+    pub wal_truncated: bool,
+}
+
+/// The last retention purge.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PurgeOut {
+    Ok {
+        #[serde(serialize_with = "wire::precise")]
+        at: DateTime<Utc>,
+        removed: Removed,
+    },
+    Error {
+        #[serde(serialize_with = "wire::precise")]
+        at: DateTime<Utc>,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrivacyOut {
+    pub retention_days: u64,
+    pub last_purge: Option<PurgeOut>,
+}
+
+/// The box's health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthOut {
+    /// `degraded`: the database, the disk or the camera stands in the way of a show.
+    pub status: Overall,
+    pub version: String,
+    pub uptime_seconds: u64,
+    pub database: DatabaseOut,
+    pub disk: DiskOut,
+    pub camera: CameraOut,
+    /// Newest first.
+    pub alerts: Vec<AlertOut>,
+    pub photos: PhotosOut,
+    pub lights: LightsOut,
+    pub mail: MailOut,
+    pub privacy: PrivacyOut,
+    /// What needs someone, one plain sentence each; empty when all is well.
+    pub problems: Vec<String>,
+}
+
+impl From<Report> for HealthOut {
+    fn from(r: Report) -> Self {
+        let disk = match r.disk {
+            Disk::Ok {
+                free_bytes,
+                total_bytes,
+                min_free_bytes,
+            }
+            | Disk::Low {
+                free_bytes,
+                total_bytes,
+                min_free_bytes,
+            } => DiskOut {
+                state: if matches!(r.disk, Disk::Ok { .. }) {
+                    DiskState::Ok
+                } else {
+                    DiskState::Low
+                },
+                free_bytes: Some(free_bytes),
+                total_bytes: Some(total_bytes),
+                min_free_bytes: Some(min_free_bytes),
+                detail: None,
+            },
+            Disk::Error(ref e) => DiskOut {
+                state: DiskState::Error,
+                free_bytes: None,
+                total_bytes: None,
+                min_free_bytes: None,
+                detail: Some(e.clone()),
+            },
+        };
+        let cam = r.camera;
+        let info = cam.info.as_ref();
+        HealthOut {
+            status: match r.status {
+                health::Status::Ok => Overall::Ok,
+                health::Status::Degraded => Overall::Degraded,
+            },
+            version: r.version.to_string(),
+            uptime_seconds: r.uptime_seconds,
+            database: match r.database {
+                Database::Ok => DatabaseOut {
+                    state: CheckState::Ok,
+                    detail: None,
+                },
+                Database::Error(e) => DatabaseOut {
+                    state: CheckState::Error,
+                    detail: Some(e),
+                },
+            },
+            disk,
+            camera: CameraOut {
+                backend: cam.backend.to_string(),
+                state: if cam.connected {
+                    CameraConnection::Connected
+                } else {
+                    CameraConnection::Disconnected
+                },
+                busy: cam.busy,
+                model: info.map(|i| i.model.clone()),
+                port: info.map(|i| i.port.clone()),
+                settings: info.map(|i| i.settings.iter().cloned().collect()),
+                since: cam.since,
+                last_error: cam.last_error.clone(),
+                captures: cam.captures,
+                failures: cam.failures,
+            },
+            alerts: r
+                .alerts
+                .into_iter()
+                .map(|a| AlertOut {
+                    at: a.at,
+                    show_id: a.show_id,
+                    message: a.message,
+                })
+                .collect(),
+            photos: PhotosOut {
+                missing_files: r.missing_files,
+            },
+            lights: LightsOut {
+                backend: r.lights.state.backend.to_string(),
+                state: LightsHealth::Ok,
+                program: r.lights.state.program.to_string(),
+                on: r.lights.state.on,
+                pins: r.lights.pins,
+            },
+            mail: MailOut {
+                transport: match r.mail.transport {
+                    health::Transport::Smtp => Transport::Smtp,
+                    health::Transport::File => Transport::File,
+                },
+                state: r.mail.uplink.state.into(),
+                since: r.mail.uplink.since,
+                last_error: r.mail.uplink.last_error,
+                next_try_at: r.mail.uplink.next_try,
+                oldest_queued_at: r.mail.counts.as_ref().and_then(|c| c.oldest_queued),
+                queued: r.mail.counts.as_ref().map(|c| c.queued),
+                sent: r.mail.counts.as_ref().map(|c| c.sent),
+                failed: r.mail.counts.as_ref().map(|c| c.failed),
+            },
+            privacy: PrivacyOut {
+                retention_days: r.privacy.retention_days,
+                last_purge: r.privacy.last_purge.map(|run| match run.outcome {
+                    Ok(p) => PurgeOut::Ok {
+                        at: run.at,
+                        removed: Removed {
+                            guests: p.guests,
+                            shows: p.shows,
+                            photos: p.photos,
+                            messages: p.messages,
+                            sessions: p.sessions,
+                            wal_truncated: p.wal_truncated,
+                        },
+                    },
+                    Err(detail) => PurgeOut::Error { at: run.at, detail },
+                }),
+            },
+            problems: r.problems,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/health", tag = "health",
+    summary = "Whether the box can run a show: database, disk, camera, lights, mail, privacy, and the problems",
+    responses((status = 200, description = "the report", body = HealthOut)))]
+pub fn get_health(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
+    let report = health::report(
+        &ctx.config,
+        &ctx.store,
+        &ctx.studio,
+        &ctx.outbox,
+        &ctx.retention,
+        ctx.started,
+    );
+    Ok(Reply::json(200, &HealthOut::from(report)))
+}

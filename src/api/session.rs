@@ -1,0 +1,184 @@
+//! `/api/session` (log in with a PIN, log out) and `/api/questionnaire` (the choices a
+//! kiosk offers): the two things a tablet asks before anything else.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::wire::{self, Element, Energy, Language, Role};
+use super::{ApiError, Call, Context, Reply, input};
+use crate::access;
+use crate::show;
+
+/// A login: the role and its PIN (or password, or the show-control token).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    #[schema(value_type = Role, required = true)]
+    role: Option<String>,
+    #[schema(value_type = String, required = true)]
+    pin: Option<String>,
+}
+
+/// An open session: send `Authorization: Bearer <token>` from now on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    pub token: String,
+    pub role: Role,
+    #[serde(serialize_with = "wire::time")]
+    pub expires_at: DateTime<Utc>,
+}
+
+#[utoipa::path(post, path = "/api/session", tag = "session",
+    summary = "Log in: a role and its PIN give a bearer token",
+    request_body = Login,
+    responses(
+        (status = 201, description = "the session", body = Session),
+        (status = 401, description = "wrong PIN for this role", body = super::ErrorBody),
+        (status = 422, description = "a field is missing or invalid (named)", body = super::ErrorBody),
+        (status = 429, description = "too many failed logins from this address (see Retry-After)", body = super::ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds to wait"))),
+    ))]
+pub fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let b: Login = input::body(&call.body)?;
+    let role_s = b
+        .role
+        .ok_or_else(|| ApiError::invalid("role", "missing_field", "role is required"))?;
+    let role = access::Role::parse(&role_s).ok_or_else(|| {
+        ApiError::invalid(
+            "role",
+            "invalid_value",
+            "role must be one of: kiosk, host, technician, show_control",
+        )
+    })?;
+    let pin = b
+        .pin
+        .ok_or_else(|| ApiError::invalid("pin", "missing_field", "pin is required"))?;
+    let now_i = Instant::now();
+    {
+        let mut t = ctx.throttle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(wait) = t.check(call.remote, now_i) {
+            return Err(ApiError::throttled(wait.as_secs().max(1)));
+        }
+        if !access::check_secret(&ctx.config.auth, role, &pin) {
+            let locked = t.failed(call.remote, now_i);
+            log::warn!(role = role.as_str(), client = call.remote.to_string().as_str(); "failed login");
+            if let Some(lock) = locked {
+                log::warn!(client = call.remote.to_string().as_str(), lockout_s = lock.as_secs();
+                    "login locked out for {} s after repeated failures", lock.as_secs());
+            }
+            return Err(ApiError::unauthorized(
+                "bad_credentials",
+                "wrong PIN for this role",
+            ));
+        }
+        t.succeeded(call.remote);
+    }
+    let token = access::new_token();
+    let ttl = chrono::Duration::from_std(access::session_ttl(&ctx.config.auth, role))
+        .map_err(|_| ApiError::internal())?;
+    let expires = call.now + ttl;
+    ctx.store
+        .add_session(&access::token_hash(&token), role, call.now, expires)?;
+    log::info!(role = role.as_str(); "session opened");
+    Ok(Reply::json(
+        201,
+        &Session {
+            token,
+            role: role.into(),
+            expires_at: expires,
+        },
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/session", tag = "session",
+    summary = "Log out: revoke the caller's token",
+    responses((status = 204, description = "revoked")))]
+pub fn delete_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    if let Some(h) = &call.token_hash {
+        ctx.store.revoke_session(h, call.now)?;
+    }
+    Ok(Reply::no_content())
+}
+
+/// A display name in each language the kiosk speaks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Names {
+    pub es: String,
+    pub en: String,
+}
+
+/// One choice with its display names; `T` is the id's type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Choice<T: ToSchema> {
+    pub id: T,
+    pub name: Names,
+}
+
+/// One of the venue's essences (`id` is what a kiosk sends).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EssenceChoice {
+    #[schema(schema_with = wire::essence_ref)]
+    pub id: String,
+    pub name: Names,
+}
+
+/// What the kiosk offers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Questionnaire {
+    pub energies: Vec<Choice<Energy>>,
+    pub elements: Vec<Choice<Element>>,
+    pub essences: Vec<EssenceChoice>,
+    pub languages: Vec<Choice<Language>>,
+    pub default_language: Language,
+    pub name_max_chars: usize,
+}
+
+fn choices<D: Copy, W: ToSchema + From<D>>(
+    all: &[D],
+    names: fn(D) -> (&'static str, &'static str),
+) -> Vec<Choice<W>> {
+    all.iter()
+        .map(|&d| {
+            let (es, en) = names(d);
+            Choice {
+                id: d.into(),
+                name: Names {
+                    es: es.into(),
+                    en: en.into(),
+                },
+            }
+        })
+        .collect()
+}
+
+#[utoipa::path(get, path = "/api/questionnaire", tag = "session",
+    summary = "The kiosk's choices: energies, elements, the venue's essences, languages",
+    responses((status = 200, description = "the choices", body = Questionnaire)))]
+pub fn get_questionnaire(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
+    Ok(Reply::json(
+        200,
+        &Questionnaire {
+            energies: choices(show::Energy::ALL, show::Energy::names),
+            elements: choices(show::Element::ALL, show::Element::names),
+            essences: ctx
+                .config
+                .questionnaire
+                .essences
+                .iter()
+                .map(|e| EssenceChoice {
+                    id: e.id.clone(),
+                    name: Names {
+                        es: e.es.clone(),
+                        en: e.en.clone(),
+                    },
+                })
+                .collect(),
+            languages: choices(show::Language::ALL, show::Language::names),
+            default_language: Language::Es,
+            name_max_chars: show::NAME_MAX_CHARS,
+        },
+    ))
+}
