@@ -2,6 +2,8 @@
 //! data dir, driven over real HTTP. Each test gets its own daemon and database.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod contract;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -148,6 +150,7 @@ impl Daemon {
             .recv_timeout(Duration::from_secs(30))
             .expect("daemon did not become ready");
         let agent = agent();
+        contract::register(&agent, addr);
         Daemon {
             addr,
             dir,
@@ -350,7 +353,16 @@ pub fn http(
         (m, _) => panic!("unsupported method {m}"),
     }
     .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    into_resp(resp)
+    let r = into_resp(resp);
+    contract::check(
+        addr,
+        method,
+        path,
+        r.status,
+        r.header("content-type").unwrap_or(""),
+        &r.body,
+    );
+    r
 }
 
 /// `cosmosd run` as a separate process (for real libgphoto2, whose driver is chosen by
@@ -394,11 +406,9 @@ impl Process {
             .expect("daemon did not start")
             .parse()
             .unwrap();
-        Process {
-            child,
-            addr,
-            agent: agent(),
-        }
+        let agent = agent();
+        contract::register(&agent, addr);
+        Process { child, addr, agent }
     }
 
     pub fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
