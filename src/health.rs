@@ -217,7 +217,7 @@ fn problems(r: &Report) -> Vec<String> {
         ));
     }
     for a in &r.alerts {
-        out.push(a.message.clone());
+        out.push(format!("Alert: {}", a.message));
     }
     if let Some(LastRun {
         outcome: Err(e), ..
@@ -315,7 +315,7 @@ mod tests {
                 "The camera is disconnected: USB unplugged.",
                 "The mail relay is unreachable (connection refused); 4 messages wait in the queue.",
                 "2 messages failed: see the outbox.",
-                "the spontaneous photo failed: camera busy",
+                "Alert: the spontaneous photo failed: camera busy",
             ]
         );
     }

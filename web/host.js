@@ -75,15 +75,9 @@
 
   // ---- attention banner ----------------------------------------------------------
   async function loadBanner() {
+    // The daemon words what needs attention (health.problems); the page shows it as it is.
     const h = (await api("GET", "/api/health")).body || {};
-    const items = [];
-    if (h.camera && h.camera.state !== "connected") items.push("Camera: " + (h.camera.last_error || "disconnected"));
-    if (h.disk && h.disk.state !== "ok") items.push("Disk: free space is low");
-    if (h.mail && h.mail.state === "down") items.push("Mail: the relay is unreachable; messages wait (" + (h.mail.queued || 0) + " queued)");
-    if (h.mail && h.mail.failed > 0) items.push("Mail: " + h.mail.failed + " message(s) failed — see the outbox");
-    for (const a of h.alerts || []) items.push("Alert: " + a.message);
-    if (h.lights && h.lights.state !== "ok") items.push("Lights: " + h.lights.state);
-    $("banner").replaceChildren(...items.map((t) => el("li", {}, t)));
+    $("banner").replaceChildren(...(h.problems || []).map((t) => el("li", {}, t)));
   }
 
   // ---- waitlist and a new show -----------------------------------------------------

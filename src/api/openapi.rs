@@ -1,7 +1,7 @@
 //! The served OpenAPI document, derived: each handler's `#[utoipa::path]` and the wire
 //! types give the operations and schemas; the route table adds what the pipeline answers
-//! on every route of a kind (401/403 where a role is needed; 400/413/415/422 where a body
-//! is read; 500), the roles (`x-roles`), and the venue's essences as an enum.
+//! on every route of a kind (the front door's 400/408/413/431/503 everywhere; 401/403
+//! where a role is needed; 415/422 where a body is read; 500), the roles (`x-roles`), and the venue's essences as an enum.
 //!
 //! A test keeps the route table and the document equal, both ways.
 
@@ -148,9 +148,13 @@ pub fn document(essences: &[Essence]) -> Doc {
             add("401", "no token, or an unknown, expired or revoked one");
             add("403", "this role may not use this route");
         }
+        // The front door answers these on any route before the route is looked at.
+        add("400", "a malformed request (or body, where one is read)");
+        add("408", "the request stopped arriving");
+        add("413", "the body is larger than `server.max_body_bytes`");
+        add("431", "the request head is over 16 KB or 100 headers");
+        add("503", "too many connections (see Retry-After)");
         if route.body {
-            add("400", "the body is missing or not JSON");
-            add("413", "the body is larger than `server.max_body_bytes`");
             add("415", "the body is not `application/json`");
             add("422", "a field is missing or invalid (named in `field`)");
         }
