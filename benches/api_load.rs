@@ -50,13 +50,13 @@ fn main() {
 fn run(bin: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), |t| t);
-    let (mut child, addr) = spawn(bin, &config);
-    let agent = common::agent();
-    let host = common::login(&agent, addr, "host", common::HOST_PIN);
-    let kiosk = common::login(&agent, addr, "kiosk", common::KIOSK_PIN);
+    let daemon = common::Process::spawn_bin(bin, &config, &[]);
+    let (addr, agent) = (daemon.addr, &daemon.agent);
+    let host = common::login(agent, addr, "host", common::HOST_PIN);
+    let kiosk = common::login(agent, addr, "kiosk", common::KIOSK_PIN);
     for i in 0..GUESTS {
         let r = common::http(
-            &agent,
+            agent,
             addr,
             "POST",
             "/api/guests",
@@ -132,40 +132,7 @@ fn run(bin: &str) {
     for s in streams {
         let _ = s.join();
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
-fn spawn(bin: &str, config: &std::path::Path) -> (std::process::Child, SocketAddr) {
-    let mut child = std::process::Command::new(bin)
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("COSMOSD_LOG", "warn,cosmosd=info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in stderr.lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("ready on http://").nth(1)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("daemon did not start")
-        .parse()
-        .unwrap();
-    (child, addr)
+    daemon.stop();
 }
 
 /// Runs `clients` threads for [`PHASE`], each sending `request(client, n)` (the head's

@@ -101,38 +101,7 @@ pub fn self_check(target: SocketAddr, timeout: Duration) -> Result<(), String> {
     if status != "200" {
         return Err(format!("status {status}"));
     }
-    let v: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("answer is not JSON: {e}"))?;
-    match v["database"]["state"].as_str() {
-        Some("ok") => Ok(()),
-        _ => Err(format!("database {}", v["database"])),
-    }
-}
-
-/// Raises this process's soft descriptor limit to its hard limit (systemd's default soft
-/// limit is 1,024; the unit's `LimitNOFILE=` sets both) and returns the soft limit now in
-/// force. The API's door sizes its connection cap from it.
-pub fn raise_fd_limit() -> u64 {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let now = getrlimit(Resource::Nofile);
-    let (Some(cur), max) = (now.current, now.maximum) else {
-        return u64::MAX; // unlimited
-    };
-    // A very large hard limit (root's is 2^20 or more) is more than we need.
-    let want = max.unwrap_or(u64::MAX).min(65_536);
-    if want > cur
-        && setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: Some(want),
-                maximum: max,
-            },
-        )
-        .is_ok()
-    {
-        return want;
-    }
-    cur
+    crate::api::database_ok(body)
 }
 
 #[cfg(test)]

@@ -334,3 +334,21 @@ pub fn get_health(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
     );
     Ok(Reply::json(200, &HealthOut::from(report)))
 }
+
+/// Reads a `GET /api/health` answer's body as the watchdog does: fine when the database
+/// check says `ok`, else what it says.
+pub fn database_ok(body: &str) -> Result<(), String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        database: Check,
+    }
+    #[derive(serde::Deserialize)]
+    struct Check {
+        state: String,
+    }
+    let a: Answer = serde_json::from_str(body).map_err(|e| format!("not a health answer: {e}"))?;
+    match a.database.state.as_str() {
+        "ok" => Ok(()),
+        other => Err(format!("database {other}")),
+    }
+}

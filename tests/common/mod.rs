@@ -375,8 +375,13 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(config: &std::path::Path, env: &[(&str, &str)]) -> Process {
+        Process::spawn_bin(env!("CARGO_BIN_EXE_cosmosd"), config, env)
+    }
+
+    /// [`Process::spawn`] with another build of the binary (benchmarks compare two).
+    pub fn spawn_bin(bin: &str, config: &std::path::Path, env: &[(&str, &str)]) -> Process {
         use std::io::BufRead;
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cosmosd"));
+        let mut cmd = std::process::Command::new(bin);
         cmd.arg("run").arg("--config").arg(config);
         for (k, v) in env {
             cmd.env(k, v);

@@ -1,8 +1,7 @@
 //! Sessions, roles and the login throttle.
 
-mod common;
-
-use common::{Daemon, HOST_PIN, SHOW_CONTROL_TOKEN};
+use crate::common;
+use crate::common::{Daemon, HOST_PIN, SHOW_CONTROL_TOKEN};
 use serde_json::{Value, json};
 
 /// Who may use each route, written out from API.md (not derived from the route table, so

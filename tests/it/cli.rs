@@ -1,7 +1,6 @@
 //! The binary itself: `check-config`, `run` with a bad config, and `demo` end to end.
 
-mod common;
-
+use crate::common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

@@ -2,13 +2,12 @@
 //! schedule must never admit two clashing shows, a guest must never be in two active
 //! shows, and nobody may get a 5xx.
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 
+use crate::common::Daemon;
 use chrono::{DateTime, Duration, Utc};
-use common::Daemon;
 use serde_json::json;
 
 #[test]

@@ -3,11 +3,10 @@
 //! card). Nothing may leave a corrupt file, an orphan row or a 5xx, and the daemon must
 //! recover by itself.
 
-mod common;
-
+use crate::common;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, get_bytes, photo_files, running_show};
+use crate::common::{Daemon, get_bytes, photo_files, running_show};
 use cosmosd::camera::Fault;
 use serde_json::Value;
 

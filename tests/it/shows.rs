@@ -1,8 +1,7 @@
 //! Shows: scheduling, overlap, the status machine and the guests moving with it.
 
-mod common;
-
-use common::{Daemon, in_minutes};
+use crate::common;
+use crate::common::{Daemon, in_minutes};
 use serde_json::{Value, json};
 
 fn setup(n: usize) -> (Daemon, String, Vec<String>) {

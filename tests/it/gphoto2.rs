@@ -4,12 +4,11 @@
 //! port driver is picked by the environment (IOLIBS), and the virtual camera counts its
 //! shots per process.
 
-mod common;
-
+use crate::common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{HOST_PIN, Process, in_minutes};
+use crate::common::{HOST_PIN, Process, in_minutes};
 use serde_json::{Value, json};
 
 fn iolibs() -> PathBuf {

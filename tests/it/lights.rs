@@ -1,11 +1,10 @@
 //! The floor markers in step with the show, on the simulated GPIO backend's timeline; and
 //! the rppal backend refusing to start off a Pi with a clear message.
 
-mod common;
-
+use crate::common;
 use std::time::Duration;
 
-use common::{Daemon, running_show};
+use crate::common::{Daemon, running_show};
 use serde_json::Value;
 
 fn post(d: &Daemon, path: &str, token: &str) -> common::Resp {

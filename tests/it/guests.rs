@@ -1,8 +1,7 @@
 //! Guests and the waitlist over the real API.
 
-mod common;
-
-use common::{Daemon, guest_body};
+use crate::common;
+use crate::common::{Daemon, guest_body};
 use serde_json::json;
 
 #[test]

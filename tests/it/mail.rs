@@ -3,11 +3,10 @@
 //! and 5xx answers, a crash mid-batch, STARTTLS and implicit TLS with a certificate the
 //! test trusts, and the demo's file transport.
 
-mod common;
-
+use crate::common;
 use std::collections::{HashMap, HashSet};
 
-use common::{Daemon, Relay, Resp, finished_show, free_port, wait_for, with_relay};
+use crate::common::{Daemon, Relay, Resp, finished_show, free_port, wait_for, with_relay};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 

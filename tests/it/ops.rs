@@ -2,13 +2,12 @@
 //! `cosmosd restore` (checked, refused while a daemon runs, refused when damaged), and
 //! the retention purge, proved by a byte search of the database files.
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Daemon, Process, finished_show, guest_body, wait_for, write_config};
+use crate::common::{Daemon, Process, finished_show, guest_body, wait_for, write_config};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cosmosd");

@@ -1,13 +1,12 @@
 //! `GET /api/events`: Server-Sent Events over a real socket — role-appropriate content,
 //! keep-alive, catching up after a reconnect, no guest data in the stream.
 
-mod common;
-
+use crate::common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, guest_body};
+use crate::common::{Daemon, guest_body};
 use serde_json::{Value, json};
 
 /// An open event stream and everything read from it so far.

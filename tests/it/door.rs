@@ -2,15 +2,14 @@
 //! attack that once stopped or froze the box (issue: "The HTTP front falls to one
 //! unauthenticated request") is played, and the host is served all through it.
 
-mod common;
-
+use crate::common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::Daemon;
+use crate::common::Daemon;
 
 /// The host's view during an attack: the health route answers 200 with the database ok.
 fn host_is_served(d: &Daemon) {

@@ -1,13 +1,12 @@
 //! Every error code of API.md, and a flood of bad requests that must get only 4xx and
 //! leave the database untouched.
 
-mod common;
-
+use crate::common;
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Daemon, in_minutes};
+use crate::common::{Daemon, in_minutes};
 use serde_json::json;
 
 #[test]
@@ -89,7 +88,7 @@ fn every_error_code_of_the_contract() {
         d.post("/api/guests", &kiosk, &json!({"name": "A"})).status,
         422
     );
-    // 429 is proved in tests/auth.rs (wrong_pins_are_refused_and_then_throttled)
+    // 429 is proved in tests/it/auth.rs (wrong_pins_are_refused_and_then_throttled)
 }
 
 #[test]

@@ -4,12 +4,11 @@
 //! The unit file itself is checked with the host's `systemd-analyze` (when present):
 //! it must parse cleanly and rate 4.9 ("OK") or better in `security`.
 
-mod common;
-
+use crate::common;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use common::{HOST_PIN, Process, write_config};
+use crate::common::{HOST_PIN, Process, write_config};
 
 struct Manager {
     sock: UnixDatagram,

@@ -2,9 +2,7 @@
 //! (tests/browser/e2e.mjs) against the real daemon. Screenshots of every step are kept in
 //! `target/browser-screenshots/`.
 
-mod common;
-
-use common::{Daemon, HOST_PIN, KIOSK_PIN};
+use crate::common::{Daemon, HOST_PIN, KIOSK_PIN};
 
 #[test]
 fn two_guests_register_and_the_host_runs_their_show_to_the_outbox() {

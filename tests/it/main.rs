@@ -1,0 +1,24 @@
+//! The integration tests, one binary with a module per area (as ripgrep does): the daemon,
+//! lettre, libjpeg-turbo and libgphoto2 are linked once instead of once per area. Every
+//! test drives the real daemon over real HTTP on `127.0.0.1:0` with a temp data folder;
+//! the harness is `tests/common/`. Run one area with `cargo test --test it guests::`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod browser;
+mod cli;
+mod concurrency;
+mod door;
+mod events;
+mod gphoto2;
+mod guests;
+mod hardening;
+mod invariants;
+mod lights;
+mod mail;
+mod ops;
+mod photos;
+mod service;
+mod shows;
