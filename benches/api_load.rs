@@ -49,7 +49,7 @@ fn main() {
 
 fn run(bin: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), |t| t);
+    let config = common::write_config(dir.path(), |_| {});
     let daemon = common::Process::spawn_bin(bin, &config, &[]);
     let (addr, agent) = (daemon.addr, &daemon.agent);
     let host = common::login(agent, addr, "host", common::HOST_PIN);

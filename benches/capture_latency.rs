@@ -17,7 +17,9 @@ fn main() {
     }
     let iolibs = common::vcamera_iolibs();
     let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), common::with_vcamera);
+    let config = common::write_config(dir.path(), |c| {
+        c.vcamera();
+    });
     let p = common::Process::spawn(&config, &[("IOLIBS", iolibs.to_str().unwrap())]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while p.req("GET", "/api/health", None, None).body["camera"]["state"] != "connected" {

@@ -76,14 +76,9 @@ fn main() {
     std::fs::write(&photo_path, &jpeg).unwrap();
 
     let port = common::free_port();
-    let config = common::write_config(dir.path(), |t| {
-        common::with_relay(t, port, "").replace(
-            "[camera]\nbackend = \"simulated\"\n",
-            &format!(
-                "[camera]\nbackend = \"simulated\"\nsimulated_photo = \"{}\"\n",
-                photo_path.display()
-            ),
-        )
+    let config = common::write_config(dir.path(), |c| {
+        c.relay(port)
+            .set("camera.simulated_photo", photo_path.display().to_string());
     });
     let p = common::Process::spawn(&config, &[]);
     let pid = p.child.id();

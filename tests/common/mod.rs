@@ -2,6 +2,7 @@
 //! data dir, driven over real HTTP. Each test gets its own daemon and database.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod config;
 pub mod contract;
 
 use std::io::{Read, Write};
@@ -12,6 +13,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+pub use config::TestConfig;
 
 pub const HOST_PIN: &str = "1111";
 pub const KIOSK_PIN: &str = "2222";
@@ -92,18 +95,15 @@ impl Resp {
 
 impl Daemon {
     pub fn start() -> Daemon {
-        Daemon::start_with("")
+        Daemon::start_custom(|_| {})
     }
 
-    pub fn start_with(extra: &str) -> Daemon {
-        Daemon::start_custom(|t| t + extra)
-    }
-
-    /// Starts with the standard config text rewritten by `edit`.
-    pub fn start_custom(edit: impl FnOnce(String) -> String) -> Daemon {
+    /// Starts with the standard config changed by `edit`.
+    pub fn start_custom(edit: impl FnOnce(&mut TestConfig)) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let text = edit(config_text(&dir.path().join("data"), ""));
-        Daemon::start_in(dir, text)
+        let mut config = TestConfig::standard(&dir.path().join("data"));
+        edit(&mut config);
+        Daemon::start_in(dir, config.render())
     }
 
     /// Stops this daemon and starts a new one on the same data dir and config.
@@ -295,21 +295,13 @@ pub fn login(agent: &ureq::Agent, addr: SocketAddr, role: &str, pin: &str) -> St
     r.body["token"].as_str().unwrap().to_string()
 }
 
-/// Writes the standard config, rewritten by `edit`, to `dir/cosmos.toml`.
-pub fn write_config(dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+/// Writes the standard config, changed by `edit`, to `dir/cosmos.toml`.
+pub fn write_config(dir: &std::path::Path, edit: impl FnOnce(&mut TestConfig)) -> PathBuf {
     let path = dir.join("cosmos.toml");
-    std::fs::write(&path, edit(config_text(&dir.join("data"), ""))).unwrap();
+    let mut config = TestConfig::standard(&dir.join("data"));
+    edit(&mut config);
+    std::fs::write(&path, config.render()).unwrap();
     path
-}
-
-/// Rewrites a config to use libgphoto2's virtual PTP camera.
-pub fn with_vcamera(text: String) -> String {
-    let out = text.replace(
-        "[camera]\nbackend = \"simulated\"\ncall_timeout_seconds = 2",
-        "[camera]\nbackend = \"gphoto2\"\nmodel = \"USB PTP Class Camera\"\nport = \"usb:001,001\"\ncall_timeout_seconds = 20",
-    );
-    assert!(out.contains("gphoto2"));
-    out
 }
 
 /// Where scripts/vcamera.sh put the virtual camera's port driver (IOLIBS).
@@ -724,16 +716,4 @@ impl Drop for Relay {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The standard config with `[mail]` sending to a relay on `port` (fast retries), plus
-/// `extra` lines in `[mail]`.
-pub fn with_relay(text: String, port: u16, extra: &str) -> String {
-    text.replace(
-        "[mail]\ntransport = \"file\"\n",
-        &format!(
-            "[mail]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\ntls = \"none\"\n\
-             timeout_seconds = 5\nretry_initial_seconds = 1\nretry_max_seconds = 2\n{extra}\n"
-        ),
-    )
 }

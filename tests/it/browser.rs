@@ -15,12 +15,8 @@ fn two_guests_register_and_the_host_runs_their_show_to_the_outbox() {
     );
     // A short show clock: the spontaneous photo comes by itself 3 s after start, and the
     // posed photo's countdown lasts 2 s.
-    let d = Daemon::start_custom(|t| {
-        t.replace("countdown_seconds = 0", "countdown_seconds = 2")
-            .replace(
-                "spontaneous_offset_seconds = 600",
-                "spontaneous_offset_seconds = 3",
-            )
+    let d = Daemon::start_custom(|c| {
+        c.countdown(2).spontaneous_offset(3);
     });
     let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/target/browser-screenshots");
     let _ = std::fs::remove_dir_all(shots);

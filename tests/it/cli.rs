@@ -24,9 +24,9 @@ fn check_config_accepts_a_good_file_and_names_the_bad_key() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
 
     let bad = dir.path().join("bad.toml");
-    let text = common::config_text(&dir.path().join("data"), "")
-        .replace("[camera]", "[camera]\nlens = \"50mm\"");
-    std::fs::write(&bad, text).unwrap();
+    let mut text = common::TestConfig::standard(&dir.path().join("data"));
+    text.set("camera.lens", "50mm"); // a key cosmosd does not know
+    std::fs::write(&bad, text.render()).unwrap();
     for args in [
         vec!["check-config".to_string()],
         vec!["run".into(), "--config".into()],
@@ -216,11 +216,8 @@ fn preview_mail_renders_the_venues_templates_and_check_config_names_a_broken_one
         "{{ guest.name }}: recuerdo de {{ venue.name }}",
     )
     .unwrap();
-    let config = common::write_config(dir.path(), |t| {
-        t.replace(
-            "[mail]\n",
-            &format!("[mail]\ntemplates_dir = \"{}\"\n", templates.display()),
-        )
+    let config = common::write_config(dir.path(), |c| {
+        c.templates_dir(&templates);
     });
     let out_file = dir.path().join("preview.eml");
     let out = Command::new(BIN)

@@ -14,8 +14,8 @@ use serde_json::json;
 fn concurrent_registrations_and_bookings_never_break_the_schedule() {
     const THREADS: usize = 8;
     const ROUNDS: usize = 12;
-    let d = Arc::new(Daemon::start_custom(|t| {
-        t.replace("workers = 4", "workers = 8")
+    let d = Arc::new(Daemon::start_custom(|c| {
+        c.workers(8);
     }));
     let host = d.login("host");
     let kiosk = d.login("kiosk");

@@ -61,9 +61,8 @@ fn a_huge_content_length_is_refused_and_the_daemon_lives() {
 fn slow_bodies_do_not_freeze_the_api_and_end_in_408() {
     // One worker and a 2 s deadline: before the door, four clients dribbling a body held
     // every worker, and the host waited for them.
-    let d = Daemon::start_custom(|t| {
-        t.replace("workers = 4", "workers = 1")
-            .replace("io_timeout_seconds = 5", "io_timeout_seconds = 2")
+    let d = Daemon::start_custom(|c| {
+        c.workers(1).io_timeout(2);
     });
     let kiosk = d.login("kiosk");
     let addr = d.addr;
@@ -118,7 +117,9 @@ fn slow_bodies_do_not_freeze_the_api_and_end_in_408() {
 
 #[test]
 fn a_slow_head_ends_in_408_without_holding_anyone() {
-    let d = Daemon::start_custom(|t| t.replace("io_timeout_seconds = 5", "io_timeout_seconds = 2"));
+    let d = Daemon::start_custom(|c| {
+        c.io_timeout(2);
+    });
     let mut s = TcpStream::connect(d.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")

@@ -82,11 +82,8 @@ impl Stream {
     }
 }
 
-fn fast_keepalive(t: String) -> String {
-    t.replace(
-        "io_timeout_seconds = 5",
-        "io_timeout_seconds = 5\nevents_keepalive_seconds = 1",
-    )
+fn fast_keepalive(c: &mut crate::common::TestConfig) {
+    c.events_keepalive(1);
 }
 
 #[test]

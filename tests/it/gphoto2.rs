@@ -16,7 +16,9 @@ fn iolibs() -> PathBuf {
 }
 
 fn start(dir: &tempfile::TempDir) -> Process {
-    let config = common::write_config(dir.path(), common::with_vcamera);
+    let config = common::write_config(dir.path(), |c| {
+        c.vcamera();
+    });
     Process::spawn(&config, &[("IOLIBS", iolibs().to_str().unwrap())])
 }
 
@@ -212,7 +214,9 @@ fn a_full_memory_card_is_a_clear_error_and_the_daemon_keeps_serving() {
 #[test]
 fn the_camera_selftest_reports_model_settings_and_timings() {
     let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), common::with_vcamera);
+    let config = common::write_config(dir.path(), |c| {
+        c.vcamera();
+    });
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cosmosd"))
         .args(["selftest", "camera", "--config"])
         .arg(&config)

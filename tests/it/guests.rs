@@ -234,14 +234,11 @@ fn a_venue_configures_its_own_essences() {
         let content = content.replace("[essence]\n", &format!("[essence]\nluna = \"{text}\"\n"));
         std::fs::write(&path, content).unwrap();
     }
-    let d = Daemon::start_custom(|t| {
-        t.replace(
-            "[mail]\n",
-            &format!(
-                "[mail]\ntemplates_dir = \"{}\"\n",
-                templates.path().display()
-            ),
-        ) + "[questionnaire]\nessences = [{id = \"luna\", es = \"Luna\", en = \"Moon\"}]\n"
+    let d = Daemon::start_custom(|c| {
+        c.templates_dir(templates.path()).set_toml(
+            "questionnaire.essences",
+            r#"[{id = "luna", es = "Luna", en = "Moon"}]"#,
+        );
     });
     let kiosk = d.login("kiosk");
     let mut body = guest_body("Ana", "ana@example.org");

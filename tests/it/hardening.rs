@@ -93,7 +93,7 @@ fn every_error_code_of_the_contract() {
 
 #[test]
 fn a_flood_of_bad_requests_gets_only_4xx_and_changes_nothing() {
-    let d = Daemon::start_with("");
+    let d = Daemon::start();
     let host = d.login("host");
     let kiosk = d.login("kiosk");
     let g = d.add_guest(&kiosk, "Ana", "ana@example.org");
@@ -199,9 +199,8 @@ fn no_cors_headers_are_ever_sent() {
 fn a_stalled_client_does_not_hold_the_only_worker() {
     // One worker, 2 s socket timeout: a client that promises a body and never sends it
     // must be dropped so the next tablet is served.
-    let d = Daemon::start_custom(|t| {
-        t.replace("workers = 4", "workers = 1")
-            .replace("io_timeout_seconds = 5", "io_timeout_seconds = 2")
+    let d = Daemon::start_custom(|c| {
+        c.workers(1).io_timeout(2);
     });
     let token = d.login("kiosk");
     let mut stalled = TcpStream::connect(d.addr).unwrap();
@@ -225,7 +224,9 @@ fn a_stalled_client_does_not_hold_the_only_worker() {
 fn the_server_keeps_accepting_after_idling_past_the_socket_timeout() {
     // Regression: SO_RCVTIMEO on the listener makes an idle accept() fail with EAGAIN, and
     // tiny_http ends its accept thread on any accept error. The daemon must renew it.
-    let d = Daemon::start_custom(|t| t.replace("io_timeout_seconds = 5", "io_timeout_seconds = 1"));
+    let d = Daemon::start_custom(|c| {
+        c.io_timeout(1);
+    });
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(1500));
         let (s, text) = d.raw(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -237,7 +238,9 @@ fn the_server_keeps_accepting_after_idling_past_the_socket_timeout() {
 fn a_busy_keep_alive_connection_survives_acceptor_renewals() {
     // Regression: requests on a keep-alive connection opened before a renewal must still
     // be answered long after it (they are queued on the old generation).
-    let d = Daemon::start_custom(|t| t.replace("io_timeout_seconds = 5", "io_timeout_seconds = 1"));
+    let d = Daemon::start_custom(|c| {
+        c.io_timeout(1);
+    });
     let token = d.login("host"); // the harness's agent keeps its connection alive
     let until = std::time::Instant::now() + Duration::from_secs(6);
     let mut n = 0;

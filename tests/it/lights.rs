@@ -17,7 +17,9 @@ fn settle() {
 
 #[test]
 fn the_markers_follow_the_show_and_the_shutter_fires_at_the_end_of_the_countdown() {
-    let d = Daemon::start_custom(|t| t.replace("countdown_seconds = 0", "countdown_seconds = 2"));
+    let d = Daemon::start_custom(|c| {
+        c.countdown(2);
+    });
     let (host, id) = running_show(&d, 2);
     assert_eq!(
         d.lights.current(),
@@ -135,11 +137,8 @@ fn off_a_pi_the_rppal_backend_refuses_to_start_with_the_key_to_change() {
         "this machine has GPIO: run `cosmosd selftest lights` instead of this test"
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), |t| {
-        t.replace(
-            "[lights]\nbackend = \"simulated\"",
-            "[lights]\nbackend = \"rppal\"",
-        )
+    let config = common::write_config(dir.path(), |c| {
+        c.set("lights.backend", "rppal");
     });
     for args in [
         vec!["run", "--config"],
@@ -164,7 +163,7 @@ fn off_a_pi_the_rppal_backend_refuses_to_start_with_the_key_to_change() {
 #[test]
 fn selftest_lights_and_lights_off_work_on_the_simulated_backend() {
     let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), |t| t);
+    let config = common::write_config(dir.path(), |_| {});
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cosmosd"))
         .args(["selftest", "lights", "--config"])
         .arg(&config)
@@ -186,7 +185,9 @@ fn selftest_lights_and_lights_off_work_on_the_simulated_backend() {
 
 #[test]
 fn the_number_of_pins_caps_the_show_size() {
-    let d = Daemon::start_custom(|t| t.replace("pins = [17, 27, 22, 23]", "pins = [5, 6]"));
+    let d = Daemon::start_custom(|c| {
+        c.pins(&[5, 6]);
+    });
     let host = d.login("host");
     let ids: Vec<String> = (0..3)
         .map(|i| d.add_guest(&host, "G", &format!("cap{i}@example.org")))

@@ -6,7 +6,7 @@
 use crate::common;
 use std::collections::{HashMap, HashSet};
 
-use crate::common::{Daemon, Relay, Resp, finished_show, free_port, wait_for, with_relay};
+use crate::common::{Daemon, Relay, Resp, finished_show, free_port, wait_for};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{Value, json};
 
@@ -100,7 +100,9 @@ fn finish_queues_personal_mail_that_a_real_relay_receives_over_one_connection() 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let relay = Relay::start(port, &dir.path().join("spool"), &[]);
-    let d = Daemon::start_custom(|t| with_relay(t, port, ""));
+    let d = Daemon::start_custom(|c| {
+        c.relay(port);
+    });
     let host = d.login("host");
     let guests = [
         guest(
@@ -201,7 +203,9 @@ fn finish_queues_personal_mail_that_a_real_relay_receives_over_one_connection() 
 fn with_the_uplink_down_messages_wait_and_all_go_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let d = Daemon::start_custom(|t| with_relay(t, port, ""));
+    let d = Daemon::start_custom(|c| {
+        c.relay(port);
+    });
     let host = d.login("host");
     let guests: Vec<Value> = (0..4)
         .map(|i| {
@@ -278,7 +282,9 @@ fn a_temporary_refusal_is_retried_and_then_delivered_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let relay = Relay::start(port, &dir.path().join("spool"), &["--fail-first", "1"]);
-    let d = Daemon::start_custom(|t| with_relay(t, port, ""));
+    let d = Daemon::start_custom(|c| {
+        c.relay(port);
+    });
     let host = d.login("host");
     let (_, fin) = finished_show(
         &req(&d),
@@ -314,7 +320,9 @@ fn a_permanent_refusal_fails_at_once_is_visible_and_is_not_retried_until_asked()
         &dir.path().join("spool"),
         &["--reject-domain", "gone.example"],
     );
-    let d = Daemon::start_custom(|t| with_relay(t, port, ""));
+    let d = Daemon::start_custom(|c| {
+        c.relay(port);
+    });
     let host = d.login("host");
     let (_, fin) = finished_show(
         &req(&d),
@@ -490,13 +498,12 @@ fn starttls_and_implicit_tls_with_a_trusted_certificate_and_a_password_file() {
                 "cosmos:s3cret",
             ],
         );
-        let extra = format!(
-            "username = \"cosmos\"\npassword_file = \"{}\"\nca_file = \"{}\"",
-            password.display(),
-            cert.display()
-        );
-        let d = Daemon::start_custom(|t| {
-            with_relay(t, port, &extra).replace("tls = \"none\"", &format!("tls = \"{mode}\""))
+        let d = Daemon::start_custom(|c| {
+            c.relay(port)
+                .set("mail.tls", mode)
+                .set("mail.username", "cosmos")
+                .set("mail.password_file", password.display().to_string())
+                .set("mail.ca_file", cert.display().to_string());
         });
         let host = d.login("host");
         let (_, fin) = finished_show(
@@ -534,8 +541,8 @@ fn starttls_and_implicit_tls_with_a_trusted_certificate_and_a_password_file() {
             key.to_str().unwrap(),
         ],
     );
-    let d = Daemon::start_custom(|t| {
-        with_relay(t, port, "").replace("tls = \"none\"", "tls = \"starttls\"")
+    let d = Daemon::start_custom(|c| {
+        c.relay(port).set("mail.tls", "starttls");
     });
     let host = d.login("host");
     let (_, fin) = finished_show(
@@ -568,7 +575,9 @@ fn starttls_and_implicit_tls_with_a_trusted_certificate_and_a_password_file() {
 fn kill_9_in_the_middle_of_a_batch_loses_nothing_and_duplicates_share_their_message_id() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = common::write_config(dir.path(), |t| with_relay(t, port, ""));
+    let config = common::write_config(dir.path(), |c| {
+        c.relay(port);
+    });
     let p = common::Process::spawn(&config, &[]);
     let host = p.login("host", common::HOST_PIN);
     let call = |m: &str, path: &str, t: Option<&str>, b: Option<&Value>| p.req(m, path, t, b);
@@ -665,8 +674,8 @@ fn a_relay_that_accepts_and_never_answers_is_timed_out_and_the_api_keeps_answeri
             keep.lock().unwrap().push(s);
         }
     });
-    let d = Daemon::start_custom(|t| {
-        with_relay(t, port, "").replace("timeout_seconds = 5", "timeout_seconds = 1")
+    let d = Daemon::start_custom(|c| {
+        c.relay(port).set("mail.timeout_seconds", 1);
     });
     let host = d.login("host");
     let (_, fin) = finished_show(

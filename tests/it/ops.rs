@@ -128,7 +128,7 @@ fn backup_while_serving_then_restore_brings_every_guest_and_photo_back() {
 
     // Restore into a new box (an empty data folder), and start a daemon there.
     let new_box = tempfile::tempdir().unwrap();
-    let config = write_config(new_box.path(), |t| t);
+    let config = write_config(new_box.path(), |_| {});
     let (ok, out, err) = cli(&["restore", dest.to_str().unwrap()], &config);
     assert!(ok, "{out}{err}");
     let p = Process::spawn(&config, &[]);
@@ -163,7 +163,7 @@ fn backup_while_serving_then_restore_brings_every_guest_and_photo_back() {
     bytes[mid] ^= 0x40;
     std::fs::write(&photo, bytes).unwrap();
     let third = tempfile::tempdir().unwrap();
-    let config3 = write_config(third.path(), |t| t);
+    let config3 = write_config(third.path(), |_| {});
     let (ok, _, err) = cli(&["restore", dest.to_str().unwrap()], &config3);
     assert!(!ok, "a damaged backup was restored");
     assert!(
@@ -215,7 +215,9 @@ fn bytes_contain(files: &[&Path], needle: &str) -> bool {
 
 #[test]
 fn the_retention_purge_removes_old_guests_photos_and_mail_for_good() {
-    let d = Daemon::start_with("[privacy]\nretention_days = 30");
+    let d = Daemon::start_custom(|c| {
+        c.set("privacy.retention_days", 30);
+    });
     let host = d.login("host");
     let req = |m: &str, p: &str, t: Option<&str>, b: Option<&Value>| d.req(m, p, t, b);
     let (old, fin) = finished_show(

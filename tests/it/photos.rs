@@ -175,11 +175,8 @@ fn a_whole_show_produces_reviewed_photos_with_correct_derivatives() {
 
 #[test]
 fn the_spontaneous_photo_is_taken_by_the_timer_and_rearmed_after_a_restart() {
-    let d = Daemon::start_custom(|t| {
-        t.replace(
-            "spontaneous_offset_seconds = 600",
-            "spontaneous_offset_seconds = 2",
-        )
+    let d = Daemon::start_custom(|c| {
+        c.spontaneous_offset(2);
     });
     let (host, a) = running_show(&d, 1);
     wait_until("the timer's photo", || {
@@ -300,7 +297,9 @@ fn busy_is_retried_then_reported() {
 
 #[test]
 fn a_full_disk_refuses_before_the_shutter_fires() {
-    let d = Daemon::start_custom(|t| t.replace("min_free_mb = 1", "min_free_mb = 100000000"));
+    let d = Daemon::start_custom(|c| {
+        c.min_free_mb(100_000_000);
+    });
     let (host, id) = running_show(&d, 1);
     assert_eq!(
         post(&d, &format!("/api/shows/{id}/pose"), &host).status,

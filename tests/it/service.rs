@@ -68,9 +68,8 @@ fn ready_after_listening_pings_while_healthy_and_says_stopping() {
     let dir = tempfile::tempdir().unwrap();
     // One worker and a 4 s countdown before the posed photo, so the test can keep the
     // API busy on purpose (a client can no longer: the door reads whole requests first).
-    let config = write_config(dir.path(), |t| {
-        t.replace("workers = 4", "workers = 1")
-            .replace("countdown_seconds = 0", "countdown_seconds = 4")
+    let config = write_config(dir.path(), |c| {
+        c.workers(1).countdown(4);
     });
     let (manager, socket) = Manager::new(dir.path());
     let d = Process::spawn(
@@ -154,7 +153,7 @@ fn ready_after_listening_pings_while_healthy_and_says_stopping() {
 #[test]
 fn without_a_watchdog_nothing_is_pinged() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), |t| t);
+    let config = write_config(dir.path(), |_| {});
     let (manager, socket) = Manager::new(dir.path());
     let d = Process::spawn(&config, &[("NOTIFY_SOCKET", &socket)]);
     let first = manager.next(Duration::from_secs(10)).expect("no READY=1");
