@@ -80,12 +80,7 @@ impl Store {
             tx.execute("DELETE FROM guests WHERE id = ?1", [id])?;
             Ok(out)
         })?;
-        let conn = self.lock();
-        let (busy, _, _): (i64, i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-        out.wal_truncated = busy == 0;
+        out.wal_truncated = self.truncate_wal()?;
         Ok(out)
     }
 }

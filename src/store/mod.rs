@@ -191,6 +191,18 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Copies the WAL into the database file and empties it, so old frames that still
+    /// hold deleted rows (with `secure_delete` zeroing the pages) are gone too. False when
+    /// a reader kept it from finishing.
+    fn truncate_wal(&self) -> Result<bool> {
+        let (busy, _, _): (i64, i64, i64) =
+            self.lock()
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        Ok(busy == 0)
+    }
+
     /// Runs `f` in one IMMEDIATE transaction: all of it is committed, or none.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock();

@@ -91,12 +91,7 @@ impl Store {
         })?;
         // Copy the zeroed pages into the database file and empty the WAL, so the old
         // frames that still hold the purged rows are gone too.
-        let conn = self.lock();
-        let (busy, _, _): (i64, i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-        out.wal_truncated = busy == 0;
+        out.wal_truncated = self.truncate_wal()?;
         Ok(out)
     }
 }
