@@ -184,7 +184,11 @@ pub async fn run(
             }
         })
     };
-    let server = api::start(listener, ctx)?;
+    // Creating the API's socket folder and its worker threads blocks: off the async workers
+    // (the door it starts still runs on the runtime).
+    let server = tokio::task::spawn_blocking(move || api::start(listener, ctx))
+        .await
+        .context("starting the API panicked")??;
     let addr = server.local_addr();
     log::info!(listen = addr.to_string().as_str(), db = store.path().display().to_string().as_str();
         "cosmosd {} ready on http://{addr}", env!("CARGO_PKG_VERSION"));

@@ -331,12 +331,12 @@ impl Connection {
         let l = self.door.limits.clone();
         if self.buf.is_empty() {
             // Between requests: wait for the first byte, or let the connection go.
-            let idle = if streaming {
-                Duration::from_secs(u64::from(u32::MAX))
+            let first = if streaming {
+                Ok(self.fill().await)
             } else {
-                l.idle
+                timeout(l.idle, self.fill()).await
             };
-            match timeout(idle, self.fill()).await {
+            match first {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(Stop::Quiet),
                 Ok(Ok(_)) => {}
             }
