@@ -79,9 +79,9 @@ pub async fn run(
         store.clone(),
         camera,
         lights,
-        tokio::runtime::Handle::current(),
         stop.clone(),
         events.clone(),
+        crate::clock::Clock::system(),
     ));
     // The camera's connection state, for the tablets' banner.
     {

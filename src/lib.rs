@@ -11,6 +11,7 @@
 //! - [`retention`]: the daily purge of guest data past `privacy.retention_days`.
 //! - [`backup`]: `cosmosd backup` / `restore` (online SQLite backup + photos + manifest).
 //! - [`camera`]: the camera trait-like device, its backends and its owner task.
+//! - [`clock`]: "now" as a value (the system clock; tests stop it with tokio's paused time).
 //! - [`studio`]: the show timeline with the devices: spontaneous timer, captures → photos.
 //! - [`daemon`]: wires everything and owns the lifecycle (`run(config, listener, shutdown)`).
 //! - [`demo`]: the embedded default configuration of `cosmosd demo`.
@@ -21,6 +22,7 @@ pub mod access;
 pub mod api;
 pub mod backup;
 pub mod camera;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;

@@ -232,7 +232,7 @@ fn process(
     let (route, params) = routes::find(method, path)?;
     *route_name = route.path;
 
-    let now = Utc::now();
+    let now = ctx.studio.now();
     let (role, token_hash) = if route.roles.is_empty() {
         (None, None)
     } else {

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::camera::{CameraError, CameraHandle};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::lights::{LightsHandle, Program};
 use crate::outbox::Outbox;
@@ -81,30 +82,39 @@ pub struct Studio {
     missing_files: Mutex<Vec<String>>,
     /// Tells the tablets a photo arrived (the spontaneous timer has no HTTP request).
     events: Arc<crate::events::Events>,
+    /// "Now" for the timeline (the system clock; tests stop it).
+    clock: Clock,
 }
 
 impl Studio {
+    /// Must be called inside the tokio runtime (the spontaneous timers run on it).
     pub fn new(
         config: Arc<Config>,
         store: Arc<Store>,
         camera: CameraHandle,
         lights: LightsHandle,
-        rt: tokio::runtime::Handle,
         stop: CancellationToken,
         events: Arc<crate::events::Events>,
+        clock: Clock,
     ) -> Studio {
         Studio {
             events,
+            clock,
             files: PhotoFiles::new(&config.storage.data_dir),
             config,
             store,
             camera,
             lights,
-            rt,
+            rt: tokio::runtime::Handle::current(),
             stop,
             alerts: Mutex::new(VecDeque::new()),
             missing_files: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The timeline's "now" (what handlers stamp writes with).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn camera(&self) -> &CameraHandle {
@@ -187,7 +197,7 @@ impl Studio {
         log::error!(show = show_id.unwrap_or("-"); "ALERT: {message}");
         let mut a = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
         a.push_back(Alert {
-            at: Utc::now(),
+            at: self.clock.now(),
             show_id: show_id.map(str::to_string),
             message,
         });
@@ -229,13 +239,15 @@ impl Studio {
     pub fn arm_spontaneous(self: &Arc<Self>, show_id: &str, started_at: DateTime<Utc>) {
         let offset =
             chrono::Duration::seconds(i64::from(self.config.show.spontaneous_offset_seconds));
-        let wait = (started_at + offset - Utc::now())
+        let wait = (started_at + offset - self.clock.now())
             .to_std()
             .unwrap_or(Duration::ZERO);
+        // The deadline is fixed now, not when the task first runs.
+        let at = tokio::time::Instant::now() + wait;
         let (me, show, stop) = (self.clone(), show_id.to_string(), self.stop.clone());
         self.rt.spawn(async move {
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep_until(at) => {}
                 _ = stop.cancelled() => return,
             }
             let _ = tokio::task::spawn_blocking(move || match me.take_spontaneous(&show) {
@@ -263,7 +275,7 @@ impl Studio {
     /// Takes the show's spontaneous photo now (timer or trigger); once per show. A
     /// failure after the bounded retries alerts the host and the show goes on.
     pub fn take_spontaneous(&self, show_id: &str) -> Result<Photo, TakeError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.disk_check().inspect_err(|e| {
             self.alert(Some(show_id), format!("spontaneous photo not taken: {e}"));
         })?;
@@ -290,7 +302,7 @@ impl Studio {
             }
         }
         let e = last.expect("at least one attempt ran");
-        self.store.spontaneous_failed(show_id, Utc::now())?;
+        self.store.spontaneous_failed(show_id, self.clock.now())?;
         self.alert(Some(show_id), format!("the spontaneous photo failed: {e}"));
         Err(e)
     }
@@ -336,7 +348,7 @@ impl Studio {
     /// Shutter → derivatives → files → row.
     fn shoot(&self, show_id: &str, kind: PhotoKind) -> Result<(Photo, Vec<Photo>), TakeError> {
         let shot = self.camera.capture_blocking()?;
-        let captured_at = Utc::now();
+        let captured_at = self.clock.now();
         let t = std::time::Instant::now();
         let d = photos::derive(&shot.jpeg)?;
         let derive_ms = t.elapsed().as_millis() as u64;
@@ -355,7 +367,7 @@ impl Studio {
             height: d.original_size.1,
             bytes: shot.jpeg.len() as u64,
         };
-        match self.store.add_photo(&new, Utc::now()) {
+        match self.store.add_photo(&new, self.clock.now()) {
             Ok(r) => {
                 log::info!(show = show_id, kind = kind.as_str(), capture_ms = shot.took.as_millis() as u64,
                     derive_ms = derive_ms, save_ms = save_ms, attempts = shot.attempts; "photo stored");
@@ -375,8 +387,11 @@ impl Studio {
 
     /// Discards a photo: the row, then its files.
     pub fn delete_photo(&self, id: &str) -> Result<Photo, store::Error> {
-        let p = self.store.delete_photo(id, Utc::now())?;
+        let p = self.store.delete_photo(id, self.clock.now())?;
         self.files.remove(&p.show_id, &p.name);
         Ok(p)
     }
 }
+
+#[cfg(test)]
+mod tests;
