@@ -56,7 +56,9 @@ impl From<&Guest> for GuestOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGuest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
+    /// Not blank, no control characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     name: Option<String>,
     #[schema(value_type = String, required = true, format = Email, max_length = 254)]
     email: Option<String>,
@@ -78,9 +80,11 @@ pub struct NewGuest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuestPatch {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Not blank, no control characters.
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     name: Option<String>,
-    #[schema(format = Email, max_length = 254)]
+    #[schema(value_type = String, required = false, format = Email, max_length = 254)]
     email: Option<String>,
 }
 

@@ -98,9 +98,15 @@ fn parse_time(v: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// A query value that may be left empty (`?from=`): empty is the same as absent.
+/// A query value that is there must say something: `?from=` is refused (422 naming it),
+/// as the document's formats say, rather than silently read as absent.
 fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.filter(|v| !v.trim().is_empty()))
+    match Option::<String>::deserialize(d)? {
+        Some(v) if v.trim().is_empty() => Err(serde::de::Error::custom(
+            "is empty: give a value or leave the parameter out",
+        )),
+        v => Ok(v),
+    }
 }
 
 /// `deserialize_with` for an optional RFC 3339 query time.
@@ -133,7 +139,7 @@ pub fn opt_number<'de, D: Deserializer<'de>, const LO: u32, const HI: u32>(
         .transpose()
 }
 
-/// `deserialize_with` for an optional choice (`T` a unit-variant enum); empty is absent.
+/// `deserialize_with` for an optional choice (`T` a unit-variant enum).
 pub fn opt_choice<'de, D: Deserializer<'de>, T: DeserializeOwned>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
@@ -191,10 +197,15 @@ mod tests {
         assert_eq!(q.from.unwrap().to_rfc3339(), "2026-11-23T17:00:00+00:00");
         assert_eq!(q.minutes, Some(15));
         assert_eq!(q.status, Some(super::super::wire::GuestFilter::Waiting));
-        let empty: Q = query("from=&minutes=").unwrap();
-        assert_eq!(empty.from, None);
-        assert_eq!(empty.minutes, None);
+        let absent: Q = query("x=1").unwrap();
+        assert_eq!(
+            (absent.from, absent.minutes, absent.status),
+            (None, None, None)
+        );
         for (raw, field) in [
+            ("from=", "from"),
+            ("minutes=%20", "minutes"),
+            ("status=", "status"),
             ("from=yesterday", "from"),
             ("minutes=0", "minutes"),
             ("minutes=abc", "minutes"),

@@ -44,7 +44,7 @@ use crate::store::Store;
 
 pub use error::{ApiError, ErrorBody};
 pub use health::database_ok;
-pub use openapi::document as openapi_document;
+pub use openapi::served as openapi_document;
 pub use routes::{ROUTES, Route};
 pub use server::{Server, start};
 

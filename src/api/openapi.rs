@@ -72,8 +72,43 @@ struct ApiDoc;
 pub fn get_openapi(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
     Ok(Reply::json(
         200,
-        &document(&ctx.config.questionnaire.essences),
+        &served(&ctx.config.questionnaire.essences),
     ))
+}
+
+/// The document as served: [`document`] plus what utoipa cannot say. An event's `data:`
+/// line is a string holding JSON; `contentMediaType` + `contentSchema` (JSON Schema
+/// 2020-12, which OpenAPI 3.1 uses) say so, and let a client or a fuzzer check the JSON
+/// inside it against [`stream::EventData`].
+pub fn served(essences: &[Essence]) -> serde_json::Value {
+    let mut doc = serde_json::to_value(document(essences)).expect("the document serialises");
+    // A header is text: `Last-Event-ID` is an event id written out, never null.
+    if let Some(params) = doc
+        .pointer_mut("/paths/~1api~1events/get/parameters")
+        .and_then(|p| p.as_array_mut())
+    {
+        for p in params.iter_mut().filter(|p| p["name"] == "Last-Event-ID") {
+            p["schema"] = serde_json::json!({"type": "string", "pattern": "^([0-9]{1,18})?$"});
+            p["description"] = "resume after this event (empty: as if absent)".into();
+        }
+    }
+    // Every SSE field is text: the id is a number written out.
+    if let Some(id) = doc.pointer_mut("/components/schemas/EventFrame/properties/id") {
+        *id = serde_json::json!({
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "increasing for the daemon's lifetime; send it back as `Last-Event-ID`",
+        });
+    }
+    if let Some(data) = doc.pointer_mut("/components/schemas/EventFrame/properties/data") {
+        *data = serde_json::json!({
+            "type": "string",
+            "description": "one JSON object (see EventData) on one line",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/EventData"},
+        });
+    }
+    doc
 }
 
 fn method_of(m: &str) -> HttpMethod {
@@ -132,6 +167,23 @@ pub fn document(essences: &[Essence]) -> Doc {
     for patch in ["GuestPatch", "ShowChange"] {
         if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(patch) {
             o.min_properties = Some(1);
+        }
+    }
+    // Consent is not a choice the API offers: only `true` is accepted.
+    if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut("NewGuest")
+        && let Some(RefOr::T(Schema::Object(consent))) = o.properties.get_mut("consent")
+    {
+        consent.enum_values = Some(vec![serde_json::Value::Bool(true)]);
+    }
+    // The `reset` event's data is `{}`; without this bound its variant would match every
+    // event's data and make the `oneOf` ambiguous.
+    if let Some(RefOr::T(Schema::OneOf(one))) = components.schemas.get_mut("EventData") {
+        for item in &mut one.items {
+            if let RefOr::T(Schema::Object(o)) = item
+                && o.required.is_empty()
+            {
+                o.max_properties = Some(0);
+            }
         }
     }
     for route in ROUTES {
@@ -209,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_document_resolves_and_says_what_the_pipeline_answers() {
-        let doc = serde_json::to_value(document(&essences())).unwrap();
+        let doc = served(&essences());
         let text = doc.to_string();
         // Every `$ref` names a schema that is there.
         for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
@@ -244,6 +296,16 @@ mod tests {
         assert!(patch.get("maxProperties").is_none());
         let events = &doc["paths"]["/api/events"]["get"]["responses"]["200"]["content"];
         assert!(events.get("text/event-stream").is_some());
+        let data = &doc["components"]["schemas"]["EventFrame"]["properties"]["data"];
+        assert_eq!(data["contentMediaType"], "application/json");
+        assert_eq!(
+            data["contentSchema"]["$ref"],
+            "#/components/schemas/EventData"
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["NewGuest"]["properties"]["consent"]["enum"],
+            serde_json::json!([true])
+        );
         let to = doc["paths"]["/api/shows"]["get"]["parameters"]
             .as_array()
             .unwrap()

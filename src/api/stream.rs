@@ -148,14 +148,24 @@ pub struct EventsQuery {
 }
 
 fn event_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let v: Option<String> = Option::deserialize(d)?;
-    parse_event_id(v.as_deref()).map_err(serde::de::Error::custom)
+    match Option::<String>::deserialize(d)? {
+        Some(v) if v.trim().is_empty() => Err(serde::de::Error::custom(
+            "is empty: give an event number or leave the parameter out",
+        )),
+        v => parse_event_id(v.as_deref()).map_err(serde::de::Error::custom),
+    }
 }
 
 fn parse_event_id(v: Option<&str>) -> Result<Option<u64>, &'static str> {
     match v.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| "is an event number"),
+        // Event ids are int64 in the document: anything larger was never sent.
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+            .map(Some)
+            .ok_or("is an event number"),
     }
 }
 
@@ -174,17 +184,18 @@ fn parse_event_id(v: Option<&str>) -> Result<Option<u64>, &'static str> {
 pub fn get_events(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let role = call.role.ok_or_else(ApiError::internal)?;
     let q: EventsQuery = call.query()?;
-    let after = match q.last_event_id {
-        Some(id) => Some(id),
-        None => parse_event_id(call.last_event_id.as_deref()).map_err(|_| {
-            ApiError::invalid(
-                "last_event_id",
-                "bad_event_id",
-                "Last-Event-ID is an event number",
-            )
-        })?,
-    };
-    let after = after.unwrap_or_else(|| ctx.events.last_id());
+    // A bad header is refused even when the query names the event (which wins).
+    let header = parse_event_id(call.last_event_id.as_deref()).map_err(|_| {
+        ApiError::invalid(
+            "Last-Event-ID",
+            "bad_event_id",
+            "Last-Event-ID is an event number",
+        )
+    })?;
+    let after = q
+        .last_event_id
+        .or(header)
+        .unwrap_or_else(|| ctx.events.last_id());
     Ok(Reply::events(role, after))
 }
 

@@ -159,6 +159,12 @@ fn giant_and_countless_headers_get_431() {
         format!("GET /api/health HTTP/1.1\r\nHost: x\r\n{ok}Connection: close\r\n\r\n").as_bytes(),
     );
     assert_eq!(s, 200, "{text}");
+    // A header value that is not ASCII (tiny_http would drop the connection unanswered).
+    let (s, text) = d.raw(
+        b"GET /api/health HTTP/1.1\r\nHost: x\r\nLast-Event-ID: \xc2\x84\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(s, 400, "{text}");
+    assert!(text.contains("ASCII"), "{text}");
     host_is_served(&d);
 }
 

@@ -182,5 +182,20 @@ fn a_reconnecting_client_catches_up_and_a_stale_one_is_told_to_reset() {
     assert_eq!(d.req("GET", "/api/events", Some(&tech), None).status, 403);
     let r = d.req("GET", "/api/events?last_event_id=abc", Some(&host), None);
     assert_eq!((r.status, r.field()), (422, Some("last_event_id")));
+    // Beyond int64 (the document's type) and empty are refused too, and a bad header is
+    // refused even when the query gives a good id.
+    for q in ["last_event_id=9223372036854775808", "last_event_id="] {
+        let r = d.req("GET", &format!("/api/events?{q}"), Some(&host), None);
+        assert_eq!((r.status, r.field()), (422, Some("last_event_id")), "{q}");
+    }
+    let (status, body) = d.raw(
+        format!(
+            "GET /api/events?last_event_id=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {host}\r\n\
+             Last-Event-ID: {{}}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains(r#""field":"Last-Event-ID""#), "{body}");
     d.stop().unwrap();
 }

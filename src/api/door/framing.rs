@@ -113,6 +113,13 @@ pub(super) fn parse_head(buf: &[u8], l: &Limits) -> Result<Option<(usize, Head)>
             }
             continue;
         }
+        // tiny_http keeps header values as ASCII and drops the connection without an
+        // answer on anything else: refuse such a request here, with a reason.
+        if !h.value.is_ascii() {
+            return Err(bad(format!(
+                "the {name} header's value must be plain ASCII"
+            )));
+        }
         headers.push((name.to_string(), h.value.to_vec()));
     }
     let body = match (length, chunked) {
@@ -299,6 +306,7 @@ pub(super) mod tests {
             (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
             (b"POST / HTTP/1.1\r\nExpect: teapot\r\n\r\n", 417),
             (b"GARBAGE\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nLast-Event-ID: \xc2\x84\r\n\r\n", 400),
         ] {
             assert_eq!(
                 refusal(parse_head(raw, &l)).0,
