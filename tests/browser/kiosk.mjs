@@ -25,12 +25,13 @@ const consoleErrors = [];
 const axeReport = [];
 let step = 0;
 
-// Both tablet sizes, full page, then back to the first.
-async function shot(page, name) {
+// Both tablet sizes, then back to the first; the whole page, or only the screen (a modal
+// dialog covers the screen, not the page below it).
+async function shot(page, name, fullPage = true) {
   step += 1;
   for (const [w, h] of SIZES) {
     await page.setViewportSize({ width: w, height: h });
-    await page.screenshot({ path: `${shots}/${String(step).padStart(2, "0")}-${name}-${w}x${h}.png`, fullPage: true });
+    await page.screenshot({ path: `${shots}/${String(step).padStart(2, "0")}-${name}-${w}x${h}.png`, fullPage });
   }
   await page.setViewportSize({ width: SIZES[0][0], height: SIZES[0][1] });
 }
@@ -201,12 +202,12 @@ try {
   // ---- a half-filled form left alone --------------------------------------------------------
   const idle = await ctx.newPage();
   idle.on("console", (m) => { if (m.type() === "error") consoleErrors.push("idle: " + m.text()); });
-  await idle.goto(base + "/kiosk?idle=2&answer=3");
+  await idle.goto(base + "/kiosk?idle=2&answer=5");
   await idle.getByLabel("Tu nombre").fill("Alguien");
   await idle.getByText("Solar", { exact: true }).click();
   const dialog = idle.getByRole("dialog", { name: "¿Sigues ahí?" });
   await dialog.waitFor({ timeout: T });
-  await shot(idle, "idle-question");
+  await shot(idle, "idle-question", false);
   await axe(idle, "idle question");
   await dialog.getByRole("button", { name: "Sí, sigo aquí" }).click();
   expect(await idle.getByLabel("Tu nombre").inputValue() === "Alguien", "answering keeps the form");
