@@ -38,7 +38,7 @@ try {
   await kiosk.getByLabel("Tu nombre").waitFor({ timeout: T });
   await shot(kiosk, "kiosk-questionnaire-es");
 
-  // Missing answers are named beside their field; the API's own errors too.
+  // Missing answers and a malformed address are named beside their field.
   await kiosk.getByRole("button", { name: "Continuar" }).click();
   await kiosk.locator("#err-name").filter({ hasText: "Escribe tu nombre" }).waitFor({ timeout: T });
   await kiosk.getByLabel("Tu nombre").fill("Lucía Pérez");
