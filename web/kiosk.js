@@ -256,8 +256,9 @@
     const f = ev.target.name;
     if (f && errors[f] && !check(body())[f]) { delete errors[f]; renderErrors(); }
   });
-  $("email").addEventListener("change", updateSuggestion);
-  $("email").addEventListener("blur", updateSuggestion);
+  // While typing, not on leaving the field: a suggestion appearing on blur would move the
+  // choices below under the guest's finger as they tap one.
+  $("email").addEventListener("input", updateSuggestion);
 
   $("fix").addEventListener("click", () => {
     show("form-screen");

@@ -67,6 +67,9 @@ try {
   });
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
   await page.goto(base + "/kiosk");
+  await page.getByLabel("PIN del kiosco").waitFor({ timeout: T });
+  await shot(page, "pairing");
+  await axe(page, "pairing");
   await page.getByLabel("PIN del kiosco").fill(kioskPin);
   await page.getByRole("button", { name: "Emparejar" }).click();
   await page.getByLabel("Tu nombre").waitFor({ timeout: T });
@@ -182,7 +185,7 @@ try {
   expect(/Hello/.test(await text(page, "#form-title")), "English title");
   expect(/keeps your name/.test(await text(page, "#privacy-notice")), "English privacy notice");
   await page.getByLabel("Your name", { exact: true }).fill("Sam O'Neil");
-  await page.getByLabel("Your email", { exact: true }).fill("sam@example.org");
+  await page.getByLabel("Your email", { exact: true }).fill("sam@hotmial.com");
   await page.getByText("Solar", { exact: true }).click();
   await page.getByText("Fire", { exact: true }).click();
   await page.getByText("Jaguar", { exact: true }).click();
@@ -191,10 +194,16 @@ try {
   await axe(page, "form (en)");
   await page.getByRole("button", { name: "Continue" }).click();
   await page.getByRole("heading", { name: "Is this your email?" }).waitFor({ timeout: T });
+  // A typo that went past the form is offered again on the check, in the guest's language.
+  await page.locator("#confirm-suggest").filter({ hasText: "Did you mean sam@hotmail.com?" }).waitFor({ timeout: T });
   await shot(page, "confirm-en");
+  await axe(page, "confirm with a suggestion (en)");
+  await page.getByRole("button", { name: "Use sam@hotmail.com" }).click();
+  expect(await text(page, "#confirm-email") === "sam@hotmail.com", "the check shows the corrected address");
+  expect(await page.locator("#confirm-suggest").isHidden(), "and no more suggestion");
   await page.getByRole("button", { name: "Yes, send" }).click();
   await page.getByRole("heading", { name: "You are on the list!" }).waitFor({ timeout: T });
-  expect(await text(page, "#thanks-email") === "sam@example.org", "English thank-you shows the address");
+  expect(await text(page, "#thanks-email") === "sam@hotmail.com", "English thank-you shows the address");
   await shot(page, "thanks-en");
   await axe(page, "thanks (en)");
   await page.getByRole("button", { name: "Next person" }).click();
