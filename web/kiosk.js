@@ -70,8 +70,9 @@
   const seconds = (q, attr) => Number(params.get(q)) || Number(document.body.dataset[attr]);
   const IDLE_MS = seconds("idle", "idleSeconds") * 1000;
   const ANSWER_MS = seconds("answer", "idleAnswerSeconds") * 1000;
-  // Network retries of one registration: about half a minute in all, then the guest decides.
-  const RETRY_DELAYS_MS = [1000, 2000, 3000, 5000, 8000, 10000];
+  // Network retries of one registration (about half a minute in all), then the guest decides.
+  const RETRY_DELAYS_MS = document.body.dataset.retrySeconds.split(" ")
+    .map((x) => (Number(params.get("retry")) || Number(x)) * 1000);
 
   let lang = "es";
   let choices = null;

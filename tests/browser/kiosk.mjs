@@ -2,9 +2,10 @@
 // every missing answer named at once (and again after a language switch), the first
 // scrolled into view; "¿Quisiste decir gmail.com?"; the address checked before sending and
 // shown on the thank-you; a registration whose answer is lost on the way back, retried
-// with the same Idempotency-Key, making exactly one guest; English; a half-filled form
-// left alone asking "¿Sigues ahí?" and clearing. axe-core must find no violation on any
-// screen. Screenshots go to SHOTS.
+// with the same Idempotency-Key, making exactly one guest; English, with a typo caught on
+// the address check; a half-filled form left alone asking "¿Sigues ahí?" and clearing; no
+// connection for longer than the retries last, then a second tap with the same key, still
+// one guest. axe-core must find no violation on any screen. Screenshots go to SHOTS.
 //
 //   node kiosk.mjs BASE_URL HOST_PIN KIOSK_PIN SHOTS
 import { chromium } from "playwright-core";
@@ -225,8 +226,38 @@ try {
   await dialog.waitFor({ state: "hidden", timeout: T });
   expect(await idle.getByLabel("Tu nombre").inputValue() === "", "nobody answered: the form is empty");
   expect(await idle.locator("#guest-form input:checked").count() === 0, "no choice left behind");
+
+  // ---- no connection for longer than the retries last: the guest taps again, same key ----
+  const late = await ctx.newPage();
+  late.on("console", (m) => {
+    if (m.type() === "error" && !m.text().includes("net::ERR_FAILED")) consoleErrors.push("late: " + m.text());
+  });
+  await late.goto(base + "/kiosk?retry=0.1");
+  await late.getByLabel("Tu nombre").fill("Noa");
+  await late.getByLabel("Tu correo electrónico").fill("noa@example.org");
+  await late.getByText("Solar", { exact: true }).click();
+  await late.getByText("Tierra", { exact: true }).click();
+  await late.getByText("Estrella", { exact: true }).click();
+  await late.locator("#consent").check();
+  await late.getByRole("button", { name: "Continuar" }).click();
+  const lateKeys = [];
+  await late.route("**/api/guests", async (route) => {
+    lateKeys.push(route.request().headers()["idempotency-key"]);
+    // Every attempt reaches the box, no answer comes back.
+    await route.fetch().catch(() => {});
+    await route.abort("failed");
+  });
+  await late.getByRole("button", { name: "Sí, enviar" }).click();
+  await late.locator("#err-send").filter({ hasText: "Ahora no hay conexión con COSMOS" }).waitFor({ timeout: T });
+  await shot(late, "offline");
+  await axe(late, "offline");
+  expect(lateKeys.length === 7 && new Set(lateKeys).size === 1, `seven attempts, one key: ${lateKeys}`);
+  await late.unroute("**/api/guests");
+  await late.getByRole("button", { name: "Sí, enviar" }).click();
+  await late.getByRole("heading", { name: "¡Ya estás en la lista!" }).waitFor({ timeout: T });
   const waitingAfter = (await api("GET", "/api/guests?status=waiting", host)).body.items;
-  expect(waitingAfter.length === 2, `two guests registered in all, not ${waitingAfter.length}`);
+  expect(waitingAfter.filter((g) => g.email === "noa@example.org").length === 1, "tapping again made no second Noa");
+  expect(waitingAfter.length === 3, `three guests registered in all, not ${waitingAfter.length}`);
 
   if (consoleErrors.length) throw new Error("console errors:\n" + consoleErrors.join("\n"));
   console.log(axeReport.join("\n"));
