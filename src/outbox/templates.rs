@@ -482,6 +482,20 @@ mod tests {
             Templates::load(Some(dir.path()), &default_essences(), 30).unwrap_err()
         );
         assert!(e.contains("[venue] contact"), "{e}");
+
+        // A folder from before the privacy texts: the load names the file and the section.
+        let c = c.split("\n[privacy]").next().unwrap().to_string()
+            + "\n[energy]"
+            + c.split("\n[energy]").nth(1).unwrap();
+        std::fs::write(&path, c).unwrap();
+        let e = format!(
+            "{:#}",
+            Templates::load(Some(dir.path()), &default_essences(), 30).unwrap_err()
+        );
+        assert!(
+            e.contains("content.en.toml") && e.contains("privacy"),
+            "{e}"
+        );
     }
 
     #[test]
