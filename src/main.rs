@@ -135,7 +135,11 @@ fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig { path } => {
             let c = Config::load(&path)?;
-            let t = Templates::load(c.mail.templates_dir.as_deref(), &c.questionnaire.essences)?;
+            let t = Templates::load(
+                c.mail.templates_dir.as_deref(),
+                &c.questionnaire.essences,
+                cosmosd::outbox::retention_days(&c),
+            )?;
             println!(
                 "{}: ok (listen {}, data {}, camera {:?}, lights {:?} on {} markers, mail {}, templates {})",
                 path.display(),
@@ -157,10 +161,16 @@ fn run() -> anyhow::Result<()> {
             name,
             out,
         } => {
-            let (dir, essences, from) = match config {
+            let (dir, essences, from, days) = match config {
                 Some(p) => {
                     let c = Config::load(&p)?;
-                    (c.mail.templates_dir, c.questionnaire.essences, c.mail.from)
+                    let days = cosmosd::outbox::retention_days(&c);
+                    (
+                        c.mail.templates_dir,
+                        c.questionnaire.essences,
+                        c.mail.from,
+                        days,
+                    )
                 }
                 None => (
                     None,
@@ -168,9 +178,11 @@ fn run() -> anyhow::Result<()> {
                     "COSMOS <cosmos@example.com>"
                         .parse()
                         .expect("the sample sender is a valid mailbox"),
+                    // `privacy.retention_days`' documented default.
+                    30,
                 ),
             };
-            let t = Templates::load(templates.as_deref().or(dir.as_deref()), &essences)?;
+            let t = Templates::load(templates.as_deref().or(dir.as_deref()), &essences, days)?;
             let language = Language::parse(&language)
                 .with_context(|| format!("--language `{language}` is not es or en"))?;
             if !essences.iter().any(|e| e.id == essence) {

@@ -47,6 +47,8 @@ pub fn purge(config: &Config, store: &Store, now: DateTime<Utc>) -> anyhow::Resu
     let cutoff =
         now - chrono::Duration::from_std(config.privacy.retention).unwrap_or(chrono::Duration::MAX);
     let purged = store.purge(cutoff)?;
+    // The kiosk's idempotency keys live a day, whatever the retention.
+    store.purge_registration_keys(now)?;
     let data_dir = &config.storage.data_dir;
     let files = PhotoFiles::new(data_dir);
     for (show_id, name) in &purged.photo_files {

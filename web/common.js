@@ -2,8 +2,10 @@
 "use strict";
 
 const Cosmos = (() => {
-  async function api(method, path, token, body) {
-    const headers = {};
+  // `extra`: more request headers (the kiosk's Idempotency-Key). A network failure (fetch
+  // throws) is status 0.
+  async function api(method, path, token, body, extra) {
+    const headers = { ...(extra || {}) };
     if (token) headers["Authorization"] = "Bearer " + token;
     const init = { method, headers };
     if (body !== undefined) {

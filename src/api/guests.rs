@@ -10,7 +10,7 @@ use super::wire::{
 };
 use super::{ApiError, Call, Context, Reply, input};
 use crate::show::{self, GuestDraft};
-use crate::store::Guest;
+use crate::store::{Guest, Registration};
 
 /// A guest as the host sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,15 +97,44 @@ pub struct GuestsQuery {
     status: Option<GuestFilter>,
 }
 
+/// The header a kiosk sends with each registration attempt (a fresh UUID per guest).
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// A usable key: 1–255 visible ASCII characters (a UUID is 36).
+fn idempotency_key(call: &Call) -> Result<Option<&str>, ApiError> {
+    let Some(k) = call.idempotency_key.as_deref() else {
+        return Ok(None);
+    };
+    let k = k.trim();
+    if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            IDEMPOTENCY_KEY,
+            "invalid_idempotency_key",
+            "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(k))
+}
+
 #[utoipa::path(post, path = "/api/guests", tag = "guests",
     summary = "Register a guest (the questionnaire) on the waitlist",
+    description = "With an `Idempotency-Key` header (a fresh random value per guest, e.g. a UUID), \
+a repeat of the same key with the same questionnaire within 24 h answers 200 with the guest the \
+first request made (as it is now), never a second guest and never a 409; the same key with \
+different answers is refused with 422 `idempotency_key_reused`. Keys are forgotten after 24 h.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "one value per registration attempt; retry with the same value after a network failure"),
+    ),
     request_body = NewGuest,
     responses(
+        (status = 200, description = "a repeat of an earlier request with the same Idempotency-Key: the guest it made", body = GuestOut),
         (status = 201, description = "the guest, waiting", body = GuestOut),
         (status = 409, description = "this email is already waiting", body = super::ErrorBody),
-        (status = 422, description = "a field is missing or invalid (named)", body = super::ErrorBody),
+        (status = 422, description = "a field is missing or invalid (named), or the Idempotency-Key was used with other answers (field `Idempotency-Key`)", body = super::ErrorBody),
     ))]
 pub fn post_guest(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let key = idempotency_key(call)?;
     let b: NewGuest = input::body(&call.body)?;
     let draft = GuestDraft {
         name: b.name,
@@ -117,9 +146,26 @@ pub fn post_guest(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
         consent: b.consent,
     };
     let new = show::validate_guest(&draft, &ctx.config.questionnaire.essences)?;
-    let g = ctx.store.add_guest(&new, call.now)?;
-    log::info!(guest = g.id.as_str(); "guest joined the waitlist");
-    Ok(Reply::json(201, &GuestOut::from(&g)))
+    let Some(key) = key else {
+        let g = ctx.store.add_guest(&new, call.now)?;
+        log::info!(guest = g.id.as_str(); "guest joined the waitlist");
+        return Ok(Reply::json(201, &GuestOut::from(&g)));
+    };
+    match ctx.store.add_guest_once(key, &new, call.now)? {
+        Registration::New(g) => {
+            log::info!(guest = g.id.as_str(); "guest joined the waitlist");
+            Ok(Reply::json(201, &GuestOut::from(&g)))
+        }
+        Registration::Repeat(g) => {
+            log::info!(guest = g.id.as_str(); "a registration was repeated: the guest it made is answered");
+            Ok(Reply::json(200, &GuestOut::from(&g)))
+        }
+        Registration::KeyReused => Err(ApiError::invalid(
+            IDEMPOTENCY_KEY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with other answers; send a new key for a new registration",
+        )),
+    }
 }
 
 #[utoipa::path(get, path = "/api/guests", tag = "guests",

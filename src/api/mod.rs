@@ -126,6 +126,8 @@ pub struct Call {
     pub now: chrono::DateTime<Utc>,
     /// `Last-Event-ID`, sent by a reconnecting EventSource.
     pub last_event_id: Option<String>,
+    /// `Idempotency-Key`, sent by the kiosk with each registration attempt.
+    pub idempotency_key: Option<String>,
 }
 
 impl Call {
@@ -273,6 +275,11 @@ fn process(
             .headers()
             .iter()
             .find(|h| h.field.equiv("Last-Event-ID"))
+            .map(|h| h.value.as_str().to_string()),
+        idempotency_key: rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(guests::IDEMPOTENCY_KEY))
             .map(|h| h.value.as_str().to_string()),
     };
     (route.handler)(ctx, &call)

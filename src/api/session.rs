@@ -125,6 +125,24 @@ pub struct EssenceChoice {
     pub name: Names,
 }
 
+/// The venue's consent sentence and privacy notice in one language.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrivacyNotice {
+    /// The consent checkbox's sentence.
+    pub consent: String,
+    /// Who keeps the data, why, for how long, and whom to ask.
+    pub notice: String,
+}
+
+/// The venue's privacy texts (its editable mail content), in each language the kiosk speaks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrivacyTexts {
+    /// `privacy.retention_days`: guest data is erased this long after the visit.
+    pub retention_days: u32,
+    pub es: PrivacyNotice,
+    pub en: PrivacyNotice,
+}
+
 /// What the kiosk offers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Questionnaire {
@@ -134,6 +152,7 @@ pub struct Questionnaire {
     pub languages: Vec<Choice<Language>>,
     pub default_language: Language,
     pub name_max_chars: usize,
+    pub privacy: PrivacyTexts,
 }
 
 fn choices<D: Copy, W: ToSchema + From<D>>(
@@ -158,6 +177,25 @@ fn choices<D: Copy, W: ToSchema + From<D>>(
     summary = "The kiosk's choices: energies, elements, the venue's essences, languages",
     responses((status = 200, description = "the choices", body = Questionnaire)))]
 pub fn get_questionnaire(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
+    let templates = ctx.outbox.templates();
+    // Rendered and checked at start-up: a failure here is the box's fault (500, logged).
+    let notice = |l: show::Language| {
+        templates
+            .privacy(l)
+            .map(|p| PrivacyNotice {
+                consent: p.consent,
+                notice: p.notice,
+            })
+            .map_err(|e| {
+                log::error!("the privacy texts do not render: {e:#}");
+                ApiError::internal()
+            })
+    };
+    let privacy = PrivacyTexts {
+        retention_days: crate::outbox::retention_days(&ctx.config),
+        es: notice(show::Language::Es)?,
+        en: notice(show::Language::En)?,
+    };
     Ok(Reply::json(
         200,
         &Questionnaire {
@@ -179,6 +217,7 @@ pub fn get_questionnaire(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
             languages: choices(show::Language::ALL, show::Language::names),
             default_language: Language::Es,
             name_max_chars: show::NAME_MAX_CHARS,
+            privacy,
         },
     ))
 }

@@ -1,6 +1,9 @@
-//! Turns a queued [`Mail`] into the bytes on the wire: multipart/mixed of
-//! (multipart/related of (text + HTML alternative, inline logo)) and the photos. The
-//! Message-ID and Date come from the row, so every attempt sends the same message.
+//! Turns a queued [`Mail`] into the bytes on the wire: multipart/related of (text + HTML
+//! alternative, the inline logo, the photos). Each photo is an inline part with its own
+//! Content-ID (the HTML shows it in the body, `cid:photo-N@cosmos`) *and* a file name, so
+//! mail programs also list it as an attachment to save: the guest's photos travel once,
+//! not twice (an email-size JPEG is ~1 MB and relays cap message sizes). The Message-ID and
+//! Date come from the row, so every attempt sends the same message.
 
 use std::path::PathBuf;
 
@@ -8,7 +11,7 @@ use lettre::address::Envelope;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 
-use super::templates::{LOGO_CID, Logo};
+use super::templates::{LOGO_CID, Logo, photo_cid};
 use crate::store::Mail;
 
 /// Why a message could not be built; none of these gets better by waiting.
@@ -44,7 +47,7 @@ pub fn build(
         .map_err(|e| BuildError::Address(e.to_string()))?;
     let logo_type =
         ContentType::parse(logo.content_type).map_err(|e| BuildError::Mime(e.to_string()))?;
-    let related = MultiPart::related()
+    let mut related = MultiPart::related()
         .multipart(MultiPart::alternative_plain_html(
             mail.text.clone(),
             mail.html.clone(),
@@ -52,14 +55,13 @@ pub fn build(
         .singlepart(
             Attachment::new_inline(LOGO_CID.to_string()).body(logo.bytes.clone(), logo_type),
         );
-    let mut mixed = MultiPart::mixed().multipart(related);
-    for p in parts {
+    for (i, p) in parts.iter().enumerate() {
         let bytes = std::fs::read(&p.path).map_err(|e| BuildError::Attachment {
             path: p.path.clone(),
             error: e.to_string(),
         })?;
-        mixed = mixed.singlepart(
-            Attachment::new(p.filename.clone())
+        related = related.singlepart(
+            Attachment::new_inline_with_name(photo_cid(i), p.filename.clone())
                 .body(bytes, ContentType::parse("image/jpeg").expect("static")),
         );
     }
@@ -70,7 +72,7 @@ pub fn build(
         .message_id(Some(mail.message_id.clone()))
         .date(mail.created_at.into())
         .header(AutoSubmitted)
-        .multipart(mixed)
+        .multipart(related)
         .map_err(|e| BuildError::Mime(e.to_string()))?;
     Ok((msg.envelope().clone(), msg.formatted()))
 }

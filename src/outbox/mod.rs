@@ -102,6 +102,7 @@ impl Outbox {
         let templates = Templates::load(
             config.mail.templates_dir.as_deref(),
             &config.questionnaire.essences,
+            retention_days(&config),
         )?;
         let files = PhotoFiles::new(&config.storage.data_dir);
         Ok(Outbox {
@@ -249,6 +250,11 @@ impl Outbox {
     pub fn list(&self, status: Option<MailStatus>, limit: u32) -> store::Result<Vec<Mail>> {
         self.shared.store.mails(status, limit)
     }
+}
+
+/// `privacy.retention_days` as the guest reads it.
+pub fn retention_days(config: &Config) -> u32 {
+    (config.privacy.retention.as_secs() / 86_400) as u32
 }
 
 /// Masks anything that looks like an address in a relay's reply before it is logged.

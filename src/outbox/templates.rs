@@ -3,6 +3,10 @@
 //! reads as written for its guest. The venue edits copies in `mail.templates_dir`; the
 //! defaults (in the repository's `templates/mail/`) are built into the binary.
 //!
+//! The content file also holds the venue's privacy texts (who keeps the data, how to reach
+//! them, the kiosk's consent sentence and notice), so the kiosk and the mail say the same
+//! thing, in both languages, with `privacy.retention_days` filled in.
+//!
 //! Everything is loaded and checked at start-up — every file present, a sentence for
 //! every energy, element and configured essence, every template rendering for a sample
 //! guest with undefined variables as errors — so a broken edit stops the daemon with the
@@ -20,6 +24,12 @@ use crate::show::{Element, Energy, Language};
 
 /// The Content-ID of the inline logo; the HTML refers to it as `cid:{{ logo_cid }}`.
 pub const LOGO_CID: &str = "logo@cosmos";
+
+/// The Content-ID of the message's `index`-th photo (0-based, in attachment order); the
+/// HTML shows them as `cid:{{ cid }}` for each in `photo_cids`.
+pub fn photo_cid(index: usize) -> String {
+    format!("photo-{}@cosmos", index + 1)
+}
 
 /// The default templates, compiled in.
 const BUILT_IN: &[(&str, &str)] = &[
@@ -74,6 +84,7 @@ pub fn write_defaults(dir: &Path) -> anyhow::Result<()> {
 #[serde(deny_unknown_fields)]
 struct Content {
     venue: Venue,
+    privacy: PrivacyContent,
     energy: BTreeMap<String, String>,
     element: BTreeMap<String, String>,
     essence: BTreeMap<String, String>,
@@ -84,6 +95,28 @@ struct Content {
 struct Venue {
     name: String,
     signature: String,
+    /// Who keeps the guests' data (the data controller), as a guest should read it.
+    keeper: String,
+    /// Where a guest asks to see, fix or erase their data (an address or a desk).
+    contact: String,
+}
+
+/// `[privacy]`: the kiosk's consent sentence and notice (templates: they may use
+/// `venue.*` and `retention_days`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivacyContent {
+    consent: String,
+    notice: String,
+}
+
+/// The privacy texts the kiosk shows, in one language, rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivacyText {
+    /// The consent checkbox's sentence.
+    pub consent: String,
+    /// Who keeps the data, why, for how long, whom to ask.
+    pub notice: String,
 }
 
 /// The venue's logo, attached inline.
@@ -117,6 +150,8 @@ pub struct Templates {
     content: BTreeMap<&'static str, Content>,
     essences: Vec<Essence>,
     logo: Logo,
+    /// `privacy.retention_days`, said in the kiosk's notice and the mail's footer.
+    retention_days: u32,
     /// Where they came from, for logs and errors ("built-in" or the folder).
     source: String,
 }
@@ -136,7 +171,11 @@ fn lang_key(l: Language) -> &'static str {
 impl Templates {
     /// Loads the templates from `dir`, or the built-in ones, and checks them against
     /// the configured essences.
-    pub fn load(dir: Option<&Path>, essences: &[Essence]) -> anyhow::Result<Templates> {
+    pub fn load(
+        dir: Option<&Path>,
+        essences: &[Essence],
+        retention_days: u32,
+    ) -> anyhow::Result<Templates> {
         let mut files: BTreeMap<&'static str, String> = BTreeMap::new();
         let (logo, source) = match dir {
             None => {
@@ -184,8 +223,18 @@ impl Templates {
             content,
             essences: essences.to_vec(),
             logo,
+            retention_days,
             source,
         };
+        for &language in Language::ALL {
+            t.privacy(language).with_context(|| {
+                format!(
+                    "content.{}.toml [privacy] in {}",
+                    language.as_str(),
+                    t.source
+                )
+            })?;
+        }
         // Render every language for a sample guest with each choice, so any template or
         // sentence error shows now.
         for &language in Language::ALL {
@@ -212,6 +261,22 @@ impl Templates {
         &self.source
     }
 
+    /// The kiosk's consent sentence and privacy notice in `language`.
+    pub fn privacy(&self, language: Language) -> anyhow::Result<PrivacyText> {
+        let c = &self.content[lang_key(language)];
+        let ctx = context! { venue => c.venue.clone(), retention_days => self.retention_days };
+        let render = |what: &str, s: &str| {
+            self.env
+                .render_str(s, ctx.clone())
+                .map(|r| r.trim().to_string())
+                .map_err(|e| anyhow!("{what}: {e}"))
+        };
+        Ok(PrivacyText {
+            consent: render("consent", &c.privacy.consent)?,
+            notice: render("notice", &c.privacy.notice)?,
+        })
+    }
+
     /// Writes a guest's message. `photos` is how many photos will be attached.
     pub fn render(&self, g: &GuestView<'_>, photos: usize) -> anyhow::Result<Rendered> {
         let lang = lang_key(g.language);
@@ -230,8 +295,11 @@ impl Templates {
             })
             // An essence removed from the config after the guest registered: use the id.
             .unwrap_or(g.essence);
+        let name = g.name.trim();
         let guest = context! {
-            name => g.name.trim(),
+            name => name,
+            // The greeting's: the first word of what the guest typed.
+            first_name => name.split_whitespace().next().unwrap_or(name),
             energy => pick(g.energy.names()),
             element => pick(g.element.names()),
             essence => essence_name,
@@ -253,7 +321,9 @@ impl Templates {
             venue => c.venue.clone(),
             text => text,
             photos => photos,
+            photo_cids => (0..photos).map(photo_cid).collect::<Vec<_>>(),
             logo_cid => LOGO_CID,
+            retention_days => self.retention_days,
         };
         let render = |name: String| -> anyhow::Result<String> {
             self.env
@@ -318,8 +388,16 @@ fn check_content(c: &Content, essences: &[Essence]) -> anyhow::Result<()> {
         "essence",
         &mut essences.iter().map(|e| e.id.as_str()),
     )?;
-    if c.venue.name.trim().is_empty() {
-        bail!("[venue] name is empty");
+    for (key, value) in [
+        ("[venue] name", &c.venue.name),
+        ("[venue] keeper", &c.venue.keeper),
+        ("[venue] contact", &c.venue.contact),
+        ("[privacy] consent", &c.privacy.consent),
+        ("[privacy] notice", &c.privacy.notice),
+    ] {
+        if value.trim().is_empty() {
+            bail!("{key} is empty");
+        }
     }
     Ok(())
 }
@@ -331,7 +409,7 @@ mod tests {
 
     fn guest(language: Language) -> GuestView<'static> {
         GuestView {
-            name: "  Lucía <b> ",
+            name: "  Lucía<b>  Pérez ",
             energy: Energy::Lunar,
             element: Element::Fuego,
             essence: "colibrí",
@@ -341,34 +419,88 @@ mod tests {
 
     #[test]
     fn built_in_templates_speak_to_the_guest_in_their_language() {
-        let t = Templates::load(None, &default_essences()).unwrap();
+        let t = Templates::load(None, &default_essences(), 30).unwrap();
         let es = t.render(&guest(Language::Es), 2).unwrap();
         assert_eq!(
             es.subject,
-            "Lucía <b>, tu viaje por COSMOS: Colibrí · Fuego"
+            "Lucía<b> Pérez, tu viaje por COSMOS: Colibrí · Fuego"
         );
-        assert!(es.text.starts_with("Hola, Lucía <b>:"), "{}", es.text);
+        // The greeting uses the first name only.
+        assert!(es.text.starts_with("Hola, Lucía<b>:"), "{}", es.text);
         assert!(es.text.contains("esencia del colibrí"));
         assert!(es.text.contains("energía es lunar"));
         assert!(es.text.contains("elemento es el fuego"));
         assert!(es.text.contains("las 2 fotos"));
         // HTML escapes what the guest typed; the text part does not.
-        assert!(es.html.contains("Hola, Lucía &lt;b&gt;:"), "{}", es.html);
+        assert!(es.html.contains("Hola, Lucía&lt;b&gt;:"), "{}", es.html);
         assert!(es.html.contains("cid:logo@cosmos"));
+        // Both photos shown in the body, and the privacy footer.
+        assert!(es.html.contains("cid:photo-1@cosmos") && es.html.contains("cid:photo-2@cosmos"));
+        assert!(!es.html.contains("cid:photo-3@cosmos"));
+        for part in [&es.text, &es.html] {
+            assert!(part.contains("30 días después de tu visita"), "{part}");
+        }
 
         let en = t.render(&guest(Language::En), 1).unwrap();
         assert_eq!(
             en.subject,
-            "Lucía <b>, your journey through COSMOS: Hummingbird · Fire"
+            "Lucía<b> Pérez, your journey through COSMOS: Hummingbird · Fire"
         );
         assert!(en.text.contains("essence of the hummingbird"));
         assert!(en.text.contains("The photo of your show is attached."));
         assert!(!en.text.contains("esencia"));
+        assert!(en.text.contains("30 days after your visit"));
+    }
+
+    #[test]
+    fn the_kiosk_privacy_texts_name_the_keeper_the_retention_and_the_contact() {
+        let t = Templates::load(None, &default_essences(), 45).unwrap();
+        let es = t.privacy(Language::Es).unwrap();
+        assert!(es.consent.starts_with("Acepto"), "{}", es.consent);
+        assert!(
+            es.notice.contains("COSMOS, la sala del show guarda"),
+            "{}",
+            es.notice
+        );
+        assert!(es.notice.contains("45 días"), "{}", es.notice);
+        assert!(es.notice.contains("privacidad@cosmos.example"));
+        let en = t.privacy(Language::En).unwrap();
+        assert!(en.notice.contains("45 days") && en.consent.starts_with("I agree"));
+
+        // An empty privacy text stops the load, naming it.
+        let dir = tempfile::tempdir().unwrap();
+        write_defaults(dir.path()).unwrap();
+        let path = dir.path().join("content.en.toml");
+        let c = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            c.replace("contact = \"privacidad@cosmos.example\"", "contact = \" \""),
+        )
+        .unwrap();
+        let e = format!(
+            "{:#}",
+            Templates::load(Some(dir.path()), &default_essences(), 30).unwrap_err()
+        );
+        assert!(e.contains("[venue] contact"), "{e}");
+
+        // A folder from before the privacy texts: the load names the file and the section.
+        let c = c.split("\n[privacy]").next().unwrap().to_string()
+            + "\n[energy]"
+            + c.split("\n[energy]").nth(1).unwrap();
+        std::fs::write(&path, c).unwrap();
+        let e = format!(
+            "{:#}",
+            Templates::load(Some(dir.path()), &default_essences(), 30).unwrap_err()
+        );
+        assert!(
+            e.contains("content.en.toml") && e.contains("privacy"),
+            "{e}"
+        );
     }
 
     #[test]
     fn every_choice_has_its_own_sentence() {
-        let t = Templates::load(None, &default_essences()).unwrap();
+        let t = Templates::load(None, &default_essences(), 30).unwrap();
         let mut seen = std::collections::HashSet::new();
         for e in default_essences() {
             let mut g = guest(Language::Es);
@@ -383,7 +515,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_defaults(dir.path()).unwrap();
         let mut essences = default_essences();
-        Templates::load(Some(dir.path()), &essences).unwrap();
+        Templates::load(Some(dir.path()), &essences, 30).unwrap();
 
         // A configured essence without a sentence.
         essences.push(Essence {
@@ -393,7 +525,7 @@ mod tests {
         });
         let e = format!(
             "{:#}",
-            Templates::load(Some(dir.path()), &essences).unwrap_err()
+            Templates::load(Some(dir.path()), &essences, 30).unwrap_err()
         );
         assert!(e.contains("content.e") && e.contains("`luna`"), "{e}");
 
@@ -402,7 +534,7 @@ mod tests {
         std::fs::write(dir.path().join("body.en.txt"), "Hi {{ guest.nmae }}").unwrap();
         let e = format!(
             "{:#}",
-            Templates::load(Some(dir.path()), &essences).unwrap_err()
+            Templates::load(Some(dir.path()), &essences, 30).unwrap_err()
         );
         assert!(e.contains("body.en.txt"), "{e}");
 
@@ -411,13 +543,13 @@ mod tests {
         std::fs::remove_file(dir.path().join("logo.png")).unwrap();
         let e = format!(
             "{:#}",
-            Templates::load(Some(dir.path()), &essences).unwrap_err()
+            Templates::load(Some(dir.path()), &essences, 30).unwrap_err()
         );
         assert!(e.contains("logo.png"), "{e}");
         std::fs::remove_file(dir.path().join("subject.es.txt")).unwrap();
         let e = format!(
             "{:#}",
-            Templates::load(Some(dir.path()), &essences).unwrap_err()
+            Templates::load(Some(dir.path()), &essences, 30).unwrap_err()
         );
         assert!(e.contains("subject.es.txt"), "{e}");
     }
@@ -431,7 +563,7 @@ mod tests {
             "Your {{ guest.essence }} photos from {{ venue.name }}\n",
         )
         .unwrap();
-        let t = Templates::load(Some(dir.path()), &default_essences()).unwrap();
+        let t = Templates::load(Some(dir.path()), &default_essences(), 30).unwrap();
         assert_eq!(
             t.render(&guest(Language::En), 2).unwrap().subject,
             "Your Hummingbird photos from COSMOS"

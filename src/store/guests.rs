@@ -74,29 +74,40 @@ pub(super) fn email_waiting(c: &Connection, email: &str, except: Option<&str>) -
     )?)
 }
 
+/// Writes a new waiting guest (the caller has checked the email is free).
+pub(super) fn insert_guest(
+    c: &Connection,
+    id: &str,
+    g: &NewGuest,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO guests (id, name, email, email_key, energy, element, essence, language,
+                             consent_at, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9, ?9)",
+        params![
+            id,
+            g.name,
+            g.email,
+            show::email_key(&g.email),
+            g.energy,
+            g.element,
+            g.essence,
+            g.language,
+            ms(now),
+            GuestStatus::Waiting,
+        ],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Adds a questionnaire to the waitlist.
     pub fn add_guest(&self, g: &NewGuest, now: DateTime<Utc>) -> Result<Guest> {
         let id = new_id("gst");
         self.write(|tx| {
             show::check_email_free(email_waiting(tx, &g.email, None)?)?;
-            tx.execute(
-                "INSERT INTO guests (id, name, email, email_key, energy, element, essence, language,
-                                     consent_at, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9, ?9)",
-                params![
-                    id,
-                    g.name,
-                    g.email,
-                    show::email_key(&g.email),
-                    g.energy,
-                    g.element,
-                    g.essence,
-                    g.language,
-                    ms(now),
-                    GuestStatus::Waiting,
-                ],
-            )?;
+            insert_guest(tx, &id, g, now)?;
             guest_in(tx, &id)
         })
     }

@@ -132,6 +132,18 @@ CREATE TABLE outbox_attachments (
     PRIMARY KEY (outbox_id, photo_id)
 ) STRICT;
 "#,
+    // 4: the kiosk's Idempotency-Keys: a retried registration finds the guest it made.
+    r#"
+CREATE TABLE registration_keys (
+    key            TEXT PRIMARY KEY,
+    -- SHA-256 of the validated questionnaire: a repeat must carry the same answers
+    request_sha256 TEXT NOT NULL,
+    -- the key goes with its guest (erasure, retention purge)
+    guest_id       TEXT NOT NULL REFERENCES guests (id) ON DELETE CASCADE,
+    created_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX registration_keys_by_age ON registration_keys (created_at);
+"#,
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction; refuses

@@ -15,7 +15,7 @@
 //! Callers must not hold a `Store` call across an `.await`: it blocks on SQLite.
 //!
 //! One file per table family: [`guests`], [`shows`], [`photos`], [`sessions`],
-//! [`outbox`], [`retention`] (the purge), [`backup`] (the online snapshot and the checks
+//! [`outbox`], [`registrations`] (the kiosk's idempotency keys), [`retention`] (the purge), [`backup`] (the online snapshot and the checks
 //! of a copy), [`migrations`] (the schema).
 
 mod backup;
@@ -24,6 +24,7 @@ mod guests;
 mod migrations;
 mod outbox;
 mod photos;
+mod registrations;
 mod retention;
 mod sessions;
 mod shows;
@@ -48,6 +49,7 @@ pub use guests::Guest;
 pub use migrations::MIGRATIONS;
 pub use outbox::{Mail, MailCounts, MailDraft};
 pub use photos::{NewPhoto, Photo};
+pub use registrations::{KEY_LIFETIME, Registration};
 pub use retention::Purged;
 pub use sessions::Session;
 pub use shows::{Show, ShowDraft, ShowGuest, ShowPatch, TimelineEntry};

@@ -38,38 +38,40 @@ try {
   await kiosk.getByLabel("Tu nombre").waitFor({ timeout: T });
   await shot(kiosk, "kiosk-questionnaire-es");
 
-  // Missing answers are named beside their field; the API's own errors too.
-  await kiosk.getByRole("button", { name: "Enviar" }).click();
-  await kiosk.locator("#err-name").filter({ hasText: "obligatorio" }).waitFor({ timeout: T });
+  // Missing answers and a malformed address are named beside their field.
+  await kiosk.getByRole("button", { name: "Continuar" }).click();
+  await kiosk.locator("#err-name").filter({ hasText: "Escribe tu nombre" }).waitFor({ timeout: T });
   await kiosk.getByLabel("Tu nombre").fill("Lucía Pérez");
   await kiosk.getByLabel("Tu correo electrónico").fill("no-es-un-correo");
   await kiosk.getByText("Lunar", { exact: true }).click();
   await kiosk.getByText("Agua", { exact: true }).click();
   await kiosk.getByText("Colibrí", { exact: true }).click();
   await kiosk.getByLabel(/Acepto/).check();
-  await kiosk.getByRole("button", { name: "Enviar" }).click();
+  await kiosk.getByRole("button", { name: "Continuar" }).click();
   await kiosk.locator("#err-email").filter({ hasText: /./ }).waitFor({ timeout: T });
   await shot(kiosk, "kiosk-field-error");
   await kiosk.getByLabel("Tu correo electrónico").fill("lucia@example.org");
-  await kiosk.getByRole("button", { name: "Enviar" }).click();
-  await kiosk.getByText("¡Gracias!").waitFor({ timeout: T });
+  await kiosk.getByRole("button", { name: "Continuar" }).click();
+  await kiosk.getByRole("button", { name: "Sí, enviar" }).click();
+  await kiosk.getByText("¡Ya estás en la lista!").waitFor({ timeout: T });
   await shot(kiosk, "kiosk-thanks");
 
   // The next guest picks answers in Spanish, then switches to English (the choices are
   // redrawn) and finishes by keyboard where it matters.
-  await kiosk.getByRole("button", { name: "Siguiente invitado" }).click();
+  await kiosk.getByRole("button", { name: "Siguiente persona" }).click();
   await kiosk.getByText("Solar", { exact: true }).click();
   await kiosk.getByText("Fuego", { exact: true }).click();
   await kiosk.getByText("Jaguar", { exact: true }).click();
   await kiosk.getByRole("button", { name: "English" }).click();
-  await kiosk.getByLabel("Your name").fill("Sam O'Neil");
-  await kiosk.getByLabel("Your email").fill("sam@example.org");
+  await kiosk.getByLabel("Your name", { exact: true }).fill("Sam O'Neil");
+  await kiosk.getByLabel("Your email", { exact: true }).fill("sam@example.org");
   if (!(await kiosk.locator("#element-fuego").isChecked())) throw new Error("the language switch lost the guest's element");
   await kiosk.getByLabel(/I agree/).focus();
   await kiosk.keyboard.press("Space");
   await shot(kiosk, "kiosk-questionnaire-en");
-  await kiosk.getByLabel("Your email").press("Enter");
-  await kiosk.getByText("Thank you!").waitFor({ timeout: T });
+  await kiosk.getByLabel("Your email", { exact: true }).press("Enter");
+  await kiosk.getByRole("button", { name: "Yes, send" }).click();
+  await kiosk.getByText("You are on the list!").waitFor({ timeout: T });
   await shot(kiosk, "kiosk-thanks-en");
 
   // The guest after them starts from an empty form, in both languages: nobody inherits
@@ -82,7 +84,7 @@ try {
       throw new Error(`${when}: the next guest's form is not empty (${checked} checked, name "${name}", email "${email}")`);
     }
   };
-  await kiosk.getByRole("button", { name: "Next guest" }).click();
+  await kiosk.getByRole("button", { name: "Next person" }).click();
   await kiosk.getByLabel("Tu nombre").waitFor({ timeout: T });
   await emptyForm("after Next guest");
   await kiosk.getByRole("button", { name: "English" }).click();

@@ -190,6 +190,32 @@ impl Daemon {
         self.req("POST", path, Some(token), Some(body))
     }
 
+    /// A JSON POST with extra request headers (e.g. `Idempotency-Key`), checked against
+    /// the contract like every other answer.
+    pub fn post_with(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut rb = self
+            .agent
+            .post(format!("http://{}{path}", self.addr))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/json");
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let r = into_resp(
+            rb.send(body.to_string())
+                .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+        );
+        let ct = r.header("content-type").unwrap_or("").to_string();
+        contract::check(self.addr, "POST", path, r.status, &ct, &r.body);
+        r
+    }
+
     /// Logs in and returns the token.
     pub fn login(&self, role: &str) -> String {
         let pin = match role {

@@ -346,3 +346,157 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A Wi-Fi blip during "Enviar": the kiosk sends the same request again with the same
+/// `Idempotency-Key` and gets the guest it already made, never a duplicate or a 409.
+#[test]
+fn a_repeated_idempotency_key_answers_the_same_guest() {
+    let d = Daemon::start();
+    let kiosk = d.login("kiosk");
+    let host = d.login("host");
+    let key = [("Idempotency-Key", "3b1f6c1e-0d1a-4c55-9a57-5d1c2a0e7f10")];
+    let body = guest_body("Lucía Pérez", "lucia.perez@example.org");
+
+    let first = d.post_with("/api/guests", &kiosk, &body, &key);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = d.post_with("/api/guests", &kiosk, &body, &key);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(again.body["email"], "lucia.perez@example.org");
+    // The same answers written differently (order of the fields) are the same request.
+    let mut reordered = serde_json::Map::new();
+    for (k, v) in body.as_object().unwrap().iter().rev() {
+        reordered.insert(k.clone(), v.clone());
+    }
+    let r = d.post_with(
+        "/api/guests",
+        &kiosk,
+        &serde_json::Value::Object(reordered),
+        &key,
+    );
+    assert_eq!((r.status, &r.body["id"]), (200, &first.body["id"]));
+
+    // Without the key the same questionnaire is the duplicate it always was.
+    let dup = d.post("/api/guests", &kiosk, &body);
+    assert_eq!(
+        (dup.status, dup.code()),
+        (409, "duplicate_waiting_email"),
+        "{}",
+        dup.body
+    );
+
+    // The same key with other answers is refused, naming the header; nothing is written.
+    let before = d.db_snapshot();
+    let other = d.post_with(
+        "/api/guests",
+        &kiosk,
+        &guest_body("Sam", "sam@example.org"),
+        &key,
+    );
+    assert_eq!(other.status, 422, "{}", other.body);
+    assert_eq!(other.code(), "idempotency_key_reused");
+    assert_eq!(other.field(), Some("Idempotency-Key"));
+    assert_eq!(d.db_snapshot(), before);
+
+    // A bad key is named too.
+    let long = "k".repeat(256);
+    for bad in ["   ", long.as_str()] {
+        let r = d.post_with("/api/guests", &kiosk, &body, &[("Idempotency-Key", bad)]);
+        assert_eq!(
+            (r.status, r.field()),
+            (422, Some("Idempotency-Key")),
+            "{}",
+            r.body
+        );
+    }
+
+    // A fresh key is a fresh registration.
+    let sam = d.post_with(
+        "/api/guests",
+        &kiosk,
+        &guest_body("Sam", "sam@example.org"),
+        &[("Idempotency-Key", "another-key")],
+    );
+    assert_eq!(sam.status, 201, "{}", sam.body);
+
+    // Once the host has moved the guest on, a late repeat still answers that guest, as
+    // they are now, not a new one.
+    let cancelled = d.post(
+        &format!("/api/guests/{}/cancel", first.body["id"].as_str().unwrap()),
+        &host,
+        &json!({}),
+    );
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let late = d.post_with("/api/guests", &kiosk, &body, &key);
+    assert_eq!(
+        (late.status, &late.body["status"]),
+        (200, &json!("cancelled"))
+    );
+    let all = d.get("/api/guests", &host);
+    assert_eq!(
+        all.body["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        all.body
+    );
+
+    // The served document names the header.
+    let doc = d.req("GET", "/api/openapi.json", None, None);
+    let params = &doc.body["paths"]["/api/guests"]["post"]["parameters"];
+    assert!(
+        params.as_array().is_some_and(|ps| ps
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")),
+        "{params}"
+    );
+}
+
+/// Keys live a day: the daily purge forgets older ones, and a key from yesterday's
+/// guest makes a new registration instead of answering an old one.
+#[test]
+fn idempotency_keys_are_forgotten_after_a_day() {
+    let d = Daemon::start();
+    let kiosk = d.login("kiosk");
+    let key = [("Idempotency-Key", "yesterday")];
+    let first = d.post_with(
+        "/api/guests",
+        &kiosk,
+        &guest_body("Ana", "ana@example.org"),
+        &key,
+    );
+    assert_eq!(first.status, 201);
+    // Age the key by 25 hours, as if it were used yesterday.
+    {
+        let c = rusqlite::Connection::open(d.db_path()).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let n = c
+            .execute(
+                "UPDATE registration_keys SET created_at = created_at - 25 * 3600 * 1000",
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let d = d.restart();
+    // The start-up purge ran; the key is gone from the database.
+    let left = common::wait_for(20, "the start-up purge", || {
+        let c = rusqlite::Connection::open(d.db_path()).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM registration_keys", [], |r| r.get(0))
+            .unwrap();
+        (n == 0).then_some(n)
+    });
+    assert_eq!(left, 0);
+    let r = d.post_with(
+        "/api/guests",
+        &kiosk_token(&d),
+        &guest_body("Bea", "bea@example.org"),
+        &key,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_ne!(r.body["id"], first.body["id"]);
+}
+
+fn kiosk_token(d: &Daemon) -> String {
+    d.login("kiosk")
+}

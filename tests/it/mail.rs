@@ -155,7 +155,7 @@ fn finish_queues_personal_mail_that_a_real_relay_receives_over_one_connection() 
         "lucia@example.org",
         "Lucía Pérez, tu viaje por COSMOS: Colibrí · Agua",
         &[
-            "Hola, Lucía Pérez",
+            "Hola, Lucía:",
             "esencia del colibrí",
             "energía es lunar",
             "elemento es el agua",
@@ -172,7 +172,7 @@ fn finish_queues_personal_mail_that_a_real_relay_receives_over_one_connection() 
         "sam@example.org",
         "Sam O'Neil, your journey through COSMOS: Jaguar · Fire",
         &[
-            "Hello Sam O",
+            "Hello Sam,",
             "essence of the jaguar",
             "energy is solar",
             "element is fire",

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod door;
+mod email;
 mod events;
 mod gphoto2;
 mod guests;
