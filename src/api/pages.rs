@@ -43,6 +43,16 @@ const PAGES: &[Page] = &[
         body: include_str!("../../web/kiosk.js"),
     },
     Page {
+        path: "/assets/host-text.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../web/host-text.js"),
+    },
+    Page {
+        path: "/assets/host-sheets.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../web/host-sheets.js"),
+    },
+    Page {
         path: "/assets/host.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../web/host.js"),

@@ -97,6 +97,8 @@ try {
   host = await hctx.newPage();
   host.on("console", (m) => { if (m.type() === "error") consoleErrors.push("host: " + m.text()); });
   await host.goto(base + "/host");
+  // The console starts in Spanish; this host reads English (host.mjs covers Spanish).
+  await host.getByRole("button", { name: "English" }).click();
   await host.getByLabel("Host PIN").fill(hostPin);
   await host.getByRole("button", { name: "Log in" }).click();
   await host.locator("#live").filter({ hasText: "live" }).waitFor({ timeout: T });
@@ -118,7 +120,7 @@ try {
   await host.getByRole("button", { name: "Pose" }).click();
   await host.locator("article[data-status=posing]").waitFor({ timeout: T });
   await shot(host, "host-posing");
-  await host.getByRole("button", { name: "Capture" }).click();
+  await host.getByRole("button", { name: "Take the photo" }).click();
   await host.locator(".countdown").filter({ hasText: /\d/ }).waitFor({ timeout: T });
   await shot(host, "host-countdown");
   await host.locator("article[data-status=review]").waitFor({ timeout: T });
@@ -132,10 +134,10 @@ try {
   await shot(host, "host-approved");
   await host.getByRole("button", { name: "Finish" }).click();
   await host.locator("article[data-status=completed]").waitFor({ timeout: T });
-  await host.locator("#outbox tr[data-message]").nth(1).waitFor({ timeout: T });
-  const rows = await host.locator("#outbox tr[data-message]").count();
+  await host.locator("#outbox [data-message]").nth(1).waitFor({ timeout: T });
+  const rows = await host.locator("#outbox [data-message]").count();
   if (rows !== 2) throw new Error(`the outbox shows ${rows} messages, not 2`);
-  await host.locator("#outbox tr[data-status=sent]").nth(1).waitFor({ timeout: T });
+  await host.locator("#outbox [data-message][data-status=sent]").nth(1).waitFor({ timeout: T });
   await shot(host, "host-outbox");
 
   // Portrait host tablet: the same console still fits.

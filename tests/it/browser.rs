@@ -1,7 +1,8 @@
 //! The tablets' pages in a real browser: Debian's chromium driven by playwright-core
 //! (tests/browser/e2e.mjs: the whole night; tests/browser/kiosk.mjs: the guest kiosk screen
-//! by screen, with axe-core) against the real daemon. Screenshots of every step are kept in
-//! `target/browser-screenshots/` (the kiosk's in its `kiosk/` folder).
+//! by screen, with axe-core; tests/browser/host.mjs: the host console, with axe-core) against
+//! the real daemon. Screenshots of every step are kept in `target/browser-screenshots/` (the
+//! kiosk's and the host console's in their `kiosk/` and `host/` folders).
 
 use crate::common::{Daemon, HOST_PIN, KIOSK_PIN};
 
@@ -73,6 +74,69 @@ fn the_kiosk_forgives_mistakes_and_never_registers_a_guest_twice() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{log}");
+    assert!(log.contains("ok:"), "{log}");
+    println!("{log}");
+    d.stop().unwrap();
+}
+
+/// The host console on its own (tests/browser/host.mjs): both languages, plain errors,
+/// the guest sheet, cancel with confirmation and undo, failures that stay, axe-core on
+/// every screen. The script asks for the camera to be unplugged and plugged back.
+#[test]
+fn the_host_console_keeps_failures_in_sight_and_asks_before_destroying() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    assert!(
+        std::path::Path::new(browser)
+            .join("node_modules/axe-core")
+            .exists(),
+        "run `npm ci --prefix tests/browser` (scripts/test.sh does)"
+    );
+    let d = Daemon::start_custom(|c| {
+        c.countdown(2);
+    });
+    let shots = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/browser-screenshots/host"
+    );
+    let _ = std::fs::remove_dir_all(shots);
+    let mut child = std::process::Command::new("node")
+        .arg(format!("{browser}/host.mjs"))
+        .arg(format!("http://{}", d.addr))
+        .arg(HOST_PIN)
+        .arg(KIOSK_PIN)
+        .arg(shots)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running node (Debian's nodejs)");
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut log = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        match line.as_str() {
+            "CAMERA unplug" => d.camera.unplug(),
+            "CAMERA plug" => d.camera.plug(),
+            _ => {
+                log.push_str(&line);
+                log.push('\n');
+                continue;
+            }
+        }
+        writeln!(stdin, "ok").unwrap();
+    }
+    let status = child.wait().unwrap();
+    log.push_str(&errors.join().unwrap());
+    assert!(status.success(), "{log}");
     assert!(log.contains("ok:"), "{log}");
     println!("{log}");
     d.stop().unwrap();
