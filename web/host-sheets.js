@@ -237,20 +237,21 @@ function HostSheets({ call, refresh, features }) {
   const STATS = ["guests_registered", "shows_completed", "shows_cancelled", "photos_taken", "retakes",
     "photos_deleted", "mails_sent", "mails_failed", "mails_queued", "capture_failures"];
 
+  // Today's numbers, and a week of guests and finished shows as a chart. The box counts
+  // in UTC days; the last row is today's.
   async function loadSummary(box) {
-    const from = new Date();
-    from.setHours(0, 0, 0, 0);
-    const r = await call("GET", "/api/stats?from=" + encodeURIComponent(from.toISOString()) + "&to=" + encodeURIComponent(new Date().toISOString()));
+    const r = await call("GET", "/api/stats");
     if (r.status !== 200) { box.replaceChildren(el("p", { class: "error", role: "alert" }, HostText.error(r))); return; }
-    const totals = r.body.totals || r.body.total || {};
-    if (!STATS.some((k) => totals[k])) { box.replaceChildren(el("p", { class: "muted" }, t("stats_none"))); return; }
+    const days = r.body.days || [];
+    const today = days[days.length - 1] || {};
     box.replaceChildren(
-      el("dl", { class: "stats" }, STATS.map((k) => el("div", { "data-stat": k }, el("dt", {}, t("st_" + k)), el("dd", {}, String(totals[k] || 0))))),
-      chart(totals));
+      STATS.some((k) => today[k]) ? null : el("p", { class: "muted" }, t("stats_none")),
+      el("dl", { class: "stats" }, STATS.map((k) => el("div", { "data-stat": k }, el("dt", {}, t("st_" + k)), el("dd", {}, String(today[k] || 0))))),
+      days.length ? week(days) : null);
   }
 
-  // A horizontal bar per number, drawn as inline SVG (no outside library).
-  function chart(totals) {
+  // Two bars a day (guests registered, shows finished), drawn as inline SVG.
+  function week(days) {
     const NS = "http://www.w3.org/2000/svg";
     const svg = (tag, attrs, text) => {
       const e = document.createElementNS(NS, tag);
@@ -258,19 +259,26 @@ function HostSheets({ call, refresh, features }) {
       if (text !== undefined) e.textContent = text;
       return e;
     };
-    const max = Math.max(1, ...STATS.map((k) => totals[k] || 0));
-    const rowH = 34, labelW = 260, barW = 420;
-    const root = svg("svg", { viewBox: `0 0 ${labelW + barW + 60} ${STATS.length * rowH}`, role: "img", "aria-labelledby": "chart-title", class: "chart" });
-    root.append(svg("title", { id: "chart-title" }, t("chart") + ": " + STATS.map((k) => t("st_" + k) + " " + (totals[k] || 0)).join(", ")));
-    STATS.forEach((k, i) => {
-      const v = totals[k] || 0;
-      const y = i * rowH;
-      root.append(svg("text", { x: labelW - 10, y: y + 22, "text-anchor": "end", class: "chart-label" }, t("st_" + k)));
-      root.append(svg("rect", { x: labelW, y: y + 6, width: Math.max(2, (v / max) * barW), height: rowH - 12, rx: 4,
-        class: /failed|failures|cancelled|deleted/.test(k) ? "bar bad" : "bar" }));
-      root.append(svg("text", { x: labelW + Math.max(2, (v / max) * barW) + 8, y: y + 22, class: "chart-value" }, String(v)));
+    const series = [["guests_registered", "bar"], ["shows_completed", "bar alt"]];
+    const max = Math.max(1, ...days.flatMap((d) => series.map(([k]) => d[k] || 0)));
+    const colW = 80, barW = 26, h = 180, top = 24, foot = 30;
+    const width = days.length * colW;
+    const root = svg("svg", { viewBox: `0 0 ${width} ${h + top + foot}`, role: "img", "aria-labelledby": "chart-title", class: "chart" });
+    const label = (d) => d.day.slice(8, 10) + "/" + d.day.slice(5, 7);
+    root.append(svg("title", { id: "chart-title" }, t("chart") + ": " + days.map((d) =>
+      label(d) + " " + series.map(([k]) => t("st_" + k) + " " + (d[k] || 0)).join(", ")).join("; ")));
+    days.forEach((d, i) => {
+      series.forEach(([k, cls], j) => {
+        const v = d[k] || 0;
+        const bh = Math.max(2, (v / max) * h);
+        const x = i * colW + 12 + j * (barW + 4);
+        root.append(svg("rect", { x, y: top + h - bh, width: barW, height: bh, rx: 3, class: cls }));
+        root.append(svg("text", { x: x + barW / 2, y: top + h - bh - 6, "text-anchor": "middle", class: "chart-value" }, String(v)));
+      });
+      root.append(svg("text", { x: i * colW + 40, y: top + h + 22, "text-anchor": "middle", class: "chart-label" }, label(d)));
     });
-    return root;
+    const legend = el("p", { class: "legend" }, series.map(([k, cls]) => el("span", { class: "key " + cls.replace("bar", "").trim() }, t("st_" + k))));
+    return el("figure", { class: "week" }, el("figcaption", {}, t("chart")), root, legend);
   }
 
   return { confirm, zoom, errorWithSlot, openGuest, editShow, messageRow, alertItems, loadSummary };
