@@ -89,7 +89,7 @@ function HostSheets({ call, refresh, features }) {
       return;
     }
     const g = r.body;
-    const msg = el("div", { class: "sheet-msg", role: "status" });
+    const msg = el("div", { class: "sheet-msg", role: "status" }, opts.note ? el("p", { class: "ok" }, opts.note) : null);
     const nameIn = el("input", { id: "g-name", type: "text", value: g.name, autocomplete: "off" });
     const emailIn = el("input", { id: "g-email", type: "email", value: g.email, autocomplete: "off", inputmode: "email" });
     const editable = g.status !== "cancelled";
@@ -112,11 +112,8 @@ function HostSheets({ call, refresh, features }) {
         if (again && failed(again)) { msg.append(el("p", { class: "error" }, HostText.error(again))); refresh(); return; }
         if (again) text = t("saved_resent");
       }
-      msg.append(el("p", { class: "ok" }, text));
-      g.name = p.body.name || g.name;
-      g.email = p.body.email || g.email;
-      $("guest-title").textContent = g.name;
       refresh();
+      await openGuest(g.id, { note: text });
     } },
     el("label", { for: "g-name" }, t("name")), nameIn,
     el("label", { for: "g-email" }, t("email")), emailIn,
@@ -244,10 +241,10 @@ function HostSheets({ call, refresh, features }) {
     if (r.status !== 200) { box.replaceChildren(el("p", { class: "error", role: "alert" }, HostText.error(r))); return; }
     const days = r.body.days || [];
     const today = days[days.length - 1] || {};
-    box.replaceChildren(
+    box.replaceChildren(...[
       STATS.some((k) => today[k]) ? null : el("p", { class: "muted" }, t("stats_none")),
       el("dl", { class: "stats" }, STATS.map((k) => el("div", { "data-stat": k }, el("dt", {}, t("st_" + k)), el("dd", {}, String(today[k] || 0))))),
-      days.length ? week(days) : null);
+      days.length ? week(days) : null].filter(Boolean));
   }
 
   // Two bars a day (guests registered, shows finished), drawn as inline SVG.

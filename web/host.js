@@ -315,6 +315,7 @@
       guestButtons(s),
       live ? el("p", { class: "muted" }, t("spontaneous"),
         el("span", { class: "status " + s.spontaneous, "data-spontaneous": s.spontaneous }, t("sp_" + s.spontaneous))) : null,
+      live && s.spontaneous === "failed" ? el("p", { class: "reason" }, t("sp_failed_help")) : null,
       el("div", { class: "countdown", id: "count-" + s.id, "aria-live": "assertive" }, counting.get(s.id) || ""),
       busy.has(s.id) && counting.has(s.id) ? el("p", { class: "muted" }, t("countdown_busy")) : null,
       el("div", { class: "row" }, actions),

@@ -147,8 +147,23 @@ try {
   await page.getByRole("button", { name: "Crear show" }).click();
   await page.locator("#shows article[data-status=scheduled]").nth(1).waitFor({ timeout: T });
 
-  // ---- cancel needs a confirmation, then can be undone --------------------------------
+  // ---- a scheduled show moves ten minutes later ----------------------------------------
   const anaShow = page.locator("#shows article[data-status=scheduled]").filter({ hasText: "Ana Ruiz" });
+  const before = await anaShow.locator("h3").innerText();
+  await anaShow.getByRole("button", { name: "Cambiar hora o invitados…" }).click();
+  const edit = page.locator("#show-sheet");
+  const moved = await edit.getByLabel("Hora").inputValue();
+  const later = new Date(new Date(moved).getTime() + 10 * 60000);
+  const pad = (x) => String(x).padStart(2, "0");
+  await edit.getByLabel("Hora").fill(`${later.getFullYear()}-${pad(later.getMonth() + 1)}-${pad(later.getDate())}T${pad(later.getHours())}:${pad(later.getMinutes())}`);
+  await axe(page, "edit show");
+  await shot(page, "edit-show");
+  await edit.getByRole("button", { name: "Guardar" }).click();
+  await edit.waitFor({ state: "hidden", timeout: T });
+  await anaShow.locator("h3").filter({ hasText: `${pad(later.getHours())}:${pad(later.getMinutes())}` }).waitFor({ timeout: T });
+  expect((await anaShow.locator("h3").innerText()) !== before, "the show did not move");
+
+  // ---- cancel needs a confirmation, then can be undone --------------------------------
   await anaShow.getByRole("button", { name: "Cancelar el show…" }).click();
   const confirm = page.locator("#confirm");
   await confirm.getByText("¿Cancelar este show?").waitFor({ timeout: T });
