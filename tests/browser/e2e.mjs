@@ -133,7 +133,8 @@ try {
   }
   await shot(host, "host-approved");
   await host.getByRole("button", { name: "Finish" }).click();
-  await host.locator("article[data-status=completed]").waitFor({ timeout: T });
+  // A finished show is folded away under "Finished shows".
+  await host.locator("article[data-status=completed]").waitFor({ state: "attached", timeout: T });
   await host.locator("#outbox [data-message]").nth(1).waitFor({ timeout: T });
   const rows = await host.locator("#outbox [data-message]").count();
   if (rows !== 2) throw new Error(`the outbox shows ${rows} messages, not 2`);
