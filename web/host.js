@@ -284,6 +284,21 @@
     return previews.get(p.id);
   }
 
+  // Zoom shows the email-size photo (the preview is too small to judge focus or eyes).
+  const larges = new Map(); // photo id → blob URL
+  async function large(p) {
+    if (!larges.has(p.id)) {
+      try {
+        const res = await fetch(p.email_url, { headers: { Authorization: "Bearer " + token } });
+        if (!res.ok) return "";
+        larges.set(p.id, URL.createObjectURL(await res.blob()));
+      } catch (_) {
+        return "";
+      }
+    }
+    return larges.get(p.id);
+  }
+
   async function showCard(s) {
     const locked = busy.has(s.id) || cancels.has(s.id);
     const btn = (action, cls) => el("button", {
@@ -340,7 +355,7 @@
       const url = await preview(p);
       const label = t("photo_of", p.kind) + " " + n;
       figures.push(el("figure", { class: "photo " + p.state, "data-kind": p.kind, "data-photo": p.id },
-        el("button", { type: "button", class: "zoom-btn", onclick: () => sheets.zoom(url, label) },
+        el("button", { type: "button", class: "zoom-btn", onclick: async () => sheets.zoom((await large(p)) || url, label) },
           el("img", { src: url, alt: label }),
           el("span", { class: "visually-hidden" }, t("zoom"))),
         el("figcaption", {}, label + " · ", el("span", { class: "status " + p.state }, t("ph_" + p.state))),
