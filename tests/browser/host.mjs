@@ -247,6 +247,13 @@ try {
   expect(await page.locator("#live-shows figure[data-kind=posed]").count() === 1, "a photo went without confirmation");
   await axe(page, "review");
   await shot(page, "review");
+  for (const [w, h] of [[768, 1024], [1280, 800]]) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.locator("#live-shows article").scrollIntoViewIfNeeded();
+    await axe(page, `review ${w}x${h}`);
+    await shot(page, "review");
+  }
+  await page.setViewportSize({ width: 1024, height: 768 });
 
   await page.locator("#live-shows").getByRole("button", { name: "Aprobar todas" }).click();
   await page.locator("#live-shows figure.approved").nth(1).waitFor({ timeout: T });
