@@ -42,8 +42,8 @@ mod refusal;
 mod schedule;
 
 pub use photos::{
-    PhotoRecorded, check_finishable, check_mail_drafts, check_mail_retry, check_photo_editable,
-    check_posed, check_spontaneous, record_photo,
+    PhotoRecorded, check_finishable, check_mail_drafts, check_mail_resend, check_mail_retry,
+    check_photo_editable, check_posed, check_resend_draft, check_spontaneous, record_photo,
 };
 pub use refusal::{Refusal, RefusalCode, RefusalKind};
 pub use schedule::{
@@ -340,16 +340,24 @@ pub fn check_guest_cancellable(status: GuestStatus) -> Result<(), Refusal> {
     }
 }
 
-/// A guest's name and email may be corrected until their show is over.
+/// A guest's name and email may be corrected in any status but cancelled: after the
+/// show too, so a mistyped address can still get the photos (see
+/// [`mail_follows_new_address`]).
 pub fn check_guest_editable(status: GuestStatus) -> Result<(), Refusal> {
-    if matches!(status, GuestStatus::Waiting | GuestStatus::Assigned) {
-        Ok(())
-    } else {
+    if status == GuestStatus::Cancelled {
         Err(Refusal::conflict(
-            RefusalCode::GuestNotEditable,
-            format!("a {} guest can no longer be changed", status.as_str()),
+            RefusalCode::GuestCancelled,
+            "a cancelled guest can no longer be changed",
         ))
+    } else {
+        Ok(())
     }
+}
+
+/// Whether a guest's message takes their corrected address: every one the relay does
+/// not have yet (queued or failed); a sent one stays as history, as it was sent.
+pub fn mail_follows_new_address(status: MailStatus) -> bool {
+    status != MailStatus::Sent
 }
 
 impl GuestStatus {

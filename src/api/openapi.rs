@@ -60,6 +60,7 @@ use crate::show::Essence;
         outbox::list_outbox,
         outbox::post_flush,
         outbox::post_retry,
+        outbox::post_resend,
         stream::get_events,
     ),
     components(schemas(ErrorBody, wire::ElementChoice, wire::GuestFilter, wire::MailStatus))

@@ -56,7 +56,7 @@ pub static ROUTES: &[Route] = &[
     route!("POST" "/api/guests" KIOSK, true => guests::post_guest; [Waitlist]),
     route!("GET" "/api/guests" HOST, false => guests::list_guests),
     route!("GET" "/api/guests/{id}" HOST, false => guests::get_guest),
-    route!("PATCH" "/api/guests/{id}" HOST, true => guests::patch_guest; [Waitlist]),
+    route!("PATCH" "/api/guests/{id}" HOST, true => guests::patch_guest; [Waitlist, Mail]),
     route!("DELETE" "/api/guests/{id}" HOST, false => guests::erase_guest; [Waitlist, Show]),
     route!("POST" "/api/guests/{id}/cancel" HOST, false => guests::cancel_guest; [Waitlist]),
     route!("POST" "/api/shows" HOST, true => shows::post_show; [Show, Waitlist]),
@@ -80,6 +80,7 @@ pub static ROUTES: &[Route] = &[
     route!("GET" "/api/outbox" HOST, false => outbox::list_outbox),
     route!("POST" "/api/outbox/flush" HOST, false => outbox::post_flush; [Mail]),
     route!("POST" "/api/outbox/{id}/retry" HOST, false => outbox::post_retry; [Mail]),
+    route!("POST" "/api/outbox/{id}/resend" HOST, false => outbox::post_resend; [Mail]),
     route!("GET" "/api/events" KIOSK, false => stream::get_events),
 ];
 

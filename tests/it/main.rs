@@ -10,6 +10,7 @@ mod auth;
 mod browser;
 mod cli;
 mod concurrency;
+mod corrections;
 mod door;
 mod email;
 mod events;
