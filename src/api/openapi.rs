@@ -17,7 +17,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::ErrorBody;
 use super::routes::{ROUTES, Route};
 use super::{ApiError, Call, Context, Reply};
-use super::{guests, health, outbox, photos, session, shows, stream, wire};
+use super::{alerts, guests, health, outbox, photos, session, shows, stream, wire};
 use crate::show::Essence;
 
 #[derive(OpenApi)]
@@ -61,9 +61,17 @@ use crate::show::Essence;
         outbox::post_flush,
         outbox::post_retry,
         outbox::post_resend,
+        alerts::list_alerts,
+        alerts::post_ack,
         stream::get_events,
     ),
-    components(schemas(ErrorBody, wire::ElementChoice, wire::GuestFilter, wire::MailStatus))
+    components(schemas(
+        ErrorBody,
+        wire::ElementChoice,
+        wire::GuestFilter,
+        wire::MailStatus,
+        alerts::AlertFilter
+    ))
 )]
 struct ApiDoc;
 

@@ -95,6 +95,8 @@ struct Shared {
     uplink: Mutex<Uplink>,
     /// Tells the host's console that a message moved.
     events: Arc<crate::events::Events>,
+    /// Mail not going out (relay unreachable, a message refused) until one goes out.
+    alerts: crate::alerts::Alerts,
 }
 
 /// The outbox handle: cheap to clone, used by the API and the daemon.
@@ -117,8 +119,14 @@ impl Outbox {
             retention_days(&config),
         )?;
         let files = PhotoFiles::new(&config.storage.data_dir);
+        let alerts = crate::alerts::Alerts::new(
+            store.clone(),
+            events.clone(),
+            crate::clock::Clock::system(),
+        );
         Ok(Outbox {
             shared: Arc::new(Shared {
+                alerts,
                 config,
                 store,
                 templates,

@@ -191,6 +191,25 @@ CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX outbox_by_guest ON outbox (guest_id);
 CREATE INDEX outbox_by_show ON outbox (show_id);
 "#,
+    // 5: the host's alerts, kept across restarts: raised when a condition starts, cleared
+    // when it ends, acknowledged by the host. No guest data: plain sentences and ids.
+    r#"
+CREATE TABLE alerts (
+    id              TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('camera_offline', 'spontaneous_failed', 'capture_failed',
+                                                  'disk_low', 'mail_failing', 'photo_files_missing')),
+    -- the show it is about, for the kinds that have one (no foreign key: an alert
+    -- outlives the purge of its show)
+    show_id         TEXT,
+    message         TEXT NOT NULL,
+    raised_at       INTEGER NOT NULL,
+    cleared_at      INTEGER,
+    acknowledged_at INTEGER
+) STRICT;
+-- one open alert per kind (and show): a condition that goes on is not raised again
+CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, coalesce(show_id, '')) WHERE cleared_at IS NULL;
+CREATE INDEX alerts_by_time ON alerts (raised_at);
+"#,
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction; refuses
