@@ -40,6 +40,7 @@ pub fn default_essences() -> Vec<Essence> {
 mod photos;
 mod refusal;
 mod schedule;
+mod stats;
 
 pub use photos::{
     PhotoRecorded, check_finishable, check_mail_drafts, check_mail_resend, check_mail_retry,
@@ -50,6 +51,7 @@ pub use schedule::{
     MAX_SHOW_MINUTES, START_GRACE, ScheduleRules, Slot, check_slot, next_free_start,
     validate_duration, validate_roster, validate_start,
 };
+pub use stats::{MAX_STATS_DAYS, check_stats_window};
 
 macro_rules! choice_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal $(| $alias:literal)*),+ $(,)? }) => {
@@ -533,6 +535,8 @@ pub enum TimelineEvent {
     GuestsChanged,
     SpontaneousTaken,
     SpontaneousFailed,
+    /// A posed photo's shutter or processing failed (the camera, an unreadable file).
+    CaptureFailed,
     /// The first posed photo.
     Captured,
     /// A posed photo that replaced (or followed) another.
@@ -550,6 +554,7 @@ impl TimelineEvent {
             TimelineEvent::GuestsChanged => "guests_changed",
             TimelineEvent::SpontaneousTaken => "spontaneous_taken",
             TimelineEvent::SpontaneousFailed => "spontaneous_failed",
+            TimelineEvent::CaptureFailed => "capture_failed",
             TimelineEvent::Captured => "captured",
             TimelineEvent::Retaken => "retaken",
             TimelineEvent::PhotoApproved => "photo_approved",

@@ -29,6 +29,7 @@ mod routes;
 mod server;
 mod session;
 mod shows;
+mod stats;
 mod stream;
 mod wire;
 

@@ -17,7 +17,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::ErrorBody;
 use super::routes::{ROUTES, Route};
 use super::{ApiError, Call, Context, Reply};
-use super::{alerts, guests, health, outbox, photos, session, shows, stream, wire};
+use super::{alerts, guests, health, outbox, photos, session, shows, stats, stream, wire};
 use crate::show::Essence;
 
 #[derive(OpenApi)]
@@ -63,6 +63,7 @@ use crate::show::Essence;
         outbox::post_resend,
         alerts::list_alerts,
         alerts::post_ack,
+        stats::get_stats,
         stream::get_events,
     ),
     components(schemas(

@@ -3,7 +3,7 @@
 //! `shows.rs`, …); the OpenAPI document is checked against this table.
 
 use super::{ApiError, Call, Context, Reply};
-use super::{alerts, guests, health, openapi, outbox, photos, session, shows, stream};
+use super::{alerts, guests, health, openapi, outbox, photos, session, shows, stats, stream};
 use crate::access::Role;
 use crate::events::Topic;
 
@@ -84,6 +84,7 @@ pub static ROUTES: &[Route] = &[
     route!("POST" "/api/outbox/{id}/resend" HOST, false => outbox::post_resend; [Mail]),
     route!("GET" "/api/alerts" HOST_TECH, false => alerts::list_alerts),
     route!("POST" "/api/alerts/{id}/ack" HOST_TECH, false => alerts::post_ack; [Alerts]),
+    route!("GET" "/api/stats" HOST_TECH, false => stats::get_stats),
     route!("GET" "/api/events" KIOSK, false => stream::get_events),
 ];
 

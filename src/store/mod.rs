@@ -29,6 +29,7 @@ mod registrations;
 mod retention;
 mod sessions;
 mod shows;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -55,6 +56,7 @@ pub use registrations::{KEY_LIFETIME, Registration};
 pub use retention::Purged;
 pub use sessions::Session;
 pub use shows::{Show, ShowDraft, ShowGuest, ShowPatch, TimelineEntry};
+pub use stats::{Counts, Stats};
 
 /// The database file's name inside `storage.data_dir` (the daemon opens it; backup and
 /// restore copy it).

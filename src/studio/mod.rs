@@ -353,6 +353,9 @@ impl Studio {
             Err(e) => {
                 self.lights.run(Program::Error { markers });
                 if !matches!(e, TakeError::Refused(_)) {
+                    if let Err(err) = self.store.capture_failed(show_id, self.clock.now()) {
+                        log::error!(show = show_id; "recording a failed capture failed: {err}");
+                    }
                     self.alerts.raise(
                         AlertKind::CaptureFailed,
                         Some(show_id),

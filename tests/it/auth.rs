@@ -42,6 +42,7 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/outbox/{id}/resend", &["host"]),
     ("GET", "/api/alerts", &["host", "technician"]),
     ("POST", "/api/alerts/{id}/ack", &["host", "technician"]),
+    ("GET", "/api/stats", &["host", "technician"]),
     ("GET", "/api/events", &["kiosk", "host"]),
     ("GET", "/api/shows/next-start", &["host"]),
     ("GET", "/api/photos/{id}", &["host"]),

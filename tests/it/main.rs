@@ -25,3 +25,4 @@ mod ops;
 mod photos;
 mod service;
 mod shows;
+mod stats;
