@@ -71,7 +71,8 @@ use crate::show::Essence;
         wire::ElementChoice,
         wire::GuestFilter,
         wire::MailStatus,
-        alerts::AlertFilter
+        alerts::AlertFilter,
+        stats::StatsFormat
     ))
 )]
 struct ApiDoc;

@@ -257,9 +257,12 @@ fn record(sh: &Shared, m: &Mail, outcome: Outcome) {
     let res = match &outcome {
         Outcome::Sent => {
             log::info!(message = id, result = "sent", attempt = attempt; "mail sent");
-            let r = sh.store.mail_sent(id, now);
+            let r = sh.store.mail_sent(id, &m.recipient, now);
+            if let Ok(false) = r {
+                log::info!(message = id; "the guest's address was corrected during the attempt: the message goes again");
+            }
             sh.alerts.clear(AlertKind::MailFailing, None);
-            r
+            r.map(|_| ())
         }
         Outcome::Deferred(err) => {
             let delay = backoff(attempt, cfg.retry_initial, cfg.retry_max, random_unit());

@@ -267,15 +267,17 @@ impl Store {
         })
     }
 
-    /// The relay accepted the message.
-    pub fn mail_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
+    /// The relay accepted the message, sent to `recipient`. If the guest's address was
+    /// corrected meanwhile (the row names another recipient now), the message stays
+    /// queued and goes again, to the corrected address; returns whether it was marked sent.
+    pub fn mail_sent(&self, id: &str, recipient: &str, now: DateTime<Utc>) -> Result<bool> {
         self.write(|tx| {
-            tx.execute(
+            let n = tx.execute(
                 "UPDATE outbox SET status = ?4, attempts = attempts + 1, sent_at = ?2, last_error = NULL
-                 WHERE id = ?1 AND status = ?3",
-                params![id, ms(now), MailStatus::Queued, MailStatus::Sent],
+                 WHERE id = ?1 AND status = ?3 AND recipient = ?5",
+                params![id, ms(now), MailStatus::Queued, MailStatus::Sent, recipient],
             )?;
-            Ok(())
+            Ok(n == 1)
         })
     }
 
@@ -532,7 +534,13 @@ mod tests {
         assert_eq!(m.status, MailStatus::Queued);
         assert!(m.expires_at > later);
         assert!(s.retry_mail(a, WEEK, later).is_err());
-        s.mail_sent(a, later).unwrap();
+        let to = s.mail(a).unwrap().recipient;
+        assert!(
+            !s.mail_sent(a, "old@example.org", later).unwrap(),
+            "sent to an address since corrected: it stays queued"
+        );
+        assert_eq!(s.mail(a).unwrap().status, MailStatus::Queued);
+        assert!(s.mail_sent(a, &to, later).unwrap());
         let m = s.mail(a).unwrap();
         assert_eq!(
             (m.status, m.attempts, m.last_error),
