@@ -102,6 +102,17 @@ fn an_address_fixed_after_finish_takes_the_unsent_message_and_resend_makes_a_new
     wait_for(20, "Tom's message sent", || {
         (messages_of(&d, &host, tom)[0]["status"] == "sent").then_some(())
     });
+    // The refusal is an alert for the host (no address in it).
+    let mail_alert = |d: &Daemon| {
+        d.get("/api/alerts", &host).body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "mail_failing")
+            .cloned()
+    };
+    let alert = wait_for(10, "the mail alert", || mail_alert(&d));
+    assert!(!alert["message"].as_str().unwrap().contains('@'), "{alert}");
 
     // After Finish the host fixes the address: the failed message follows it ...
     let r = d.req(
@@ -147,6 +158,12 @@ fn an_address_fixed_after_finish_takes_the_unsent_message_and_resend_makes_a_new
     wait_for(10, "marked sent", || {
         (messages_of(&d, &host, lucia)[0]["status"] == "sent").then_some(())
     });
+    // A mail went out: the alert has cleared.
+    assert!(
+        mail_alert(&d).unwrap()["cleared_at"].is_string(),
+        "{:?}",
+        mail_alert(&d)
+    );
 
     // Tom lost his mail: the host sends it again, to his current address.
     let old = messages_of(&d, &host, tom)[0].clone();
