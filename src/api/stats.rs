@@ -2,7 +2,7 @@
 //! spreadsheet. Days are UTC days (the config has no venue time zone).
 
 use chrono::{Duration, NaiveDate};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, Call, Context, ErrorBody, Reply};
@@ -83,28 +83,17 @@ pub enum StatsFormat {
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// First day, `YYYY-MM-DD` (default: six days before `to`).
-    #[serde(default, deserialize_with = "opt_date")]
+    #[serde(default, deserialize_with = "super::input::opt_date")]
     #[param(value_type = Option<String>, format = Date)]
     from: Option<NaiveDate>,
     /// Last day, included, `YYYY-MM-DD` (default: today). At most 366 days in all.
-    #[serde(default, deserialize_with = "opt_date")]
+    #[serde(default, deserialize_with = "super::input::opt_date")]
     #[param(value_type = Option<String>, format = Date)]
     to: Option<NaiveDate>,
     /// `json` (default) or `csv`.
     #[serde(default, deserialize_with = "super::input::opt_choice")]
     #[param(value_type = Option<StatsFormat>)]
     format: Option<StatsFormat>,
-}
-
-/// `deserialize_with` for an optional `YYYY-MM-DD`; empty is absent.
-fn opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
-    Option::<String>::deserialize(d)?
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| {
-            NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-                .map_err(|_| serde::de::Error::custom("must be a day, like 2026-11-23"))
-        })
-        .transpose()
 }
 
 const COLUMNS: &str = "day,guests_registered,shows_completed,shows_cancelled,photos_taken,\

@@ -191,7 +191,7 @@ CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX outbox_by_guest ON outbox (guest_id);
 CREATE INDEX outbox_by_show ON outbox (show_id);
 "#,
-    // 5: the host's alerts, kept across restarts: raised when a condition starts, cleared
+    // 6: the host's alerts, kept across restarts: raised when a condition starts, cleared
     // when it ends, acknowledged by the host. No guest data: plain sentences and ids.
     r#"
 CREATE TABLE alerts (

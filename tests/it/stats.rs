@@ -228,6 +228,7 @@ fn a_scripted_night_is_counted_per_day_and_in_total_in_json_and_csv() {
         ("from=2026-11-24&to=2026-11-23", "from"),
         ("from=2024-01-01&to=2025-06-01", "to"),
         ("format=xml", "format"),
+        ("from=", "from"),
     ] {
         let r = d.get(&format!("/api/stats?{q}"), &host);
         assert_eq!((r.status, r.field()), (422, Some(field)), "{q}: {}", r.body);
