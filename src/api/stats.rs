@@ -86,7 +86,8 @@ pub struct StatsQuery {
     #[serde(default, deserialize_with = "super::input::opt_date")]
     #[param(value_type = Option<String>, format = Date)]
     from: Option<NaiveDate>,
-    /// Last day, included, `YYYY-MM-DD` (default: today). At most 366 days in all.
+    /// Last day, included, `YYYY-MM-DD` (default: today, or six days after `from` when
+    /// only `from` is given). At most 366 days in all.
     #[serde(default, deserialize_with = "super::input::opt_date")]
     #[param(value_type = Option<String>, format = Date)]
     to: Option<NaiveDate>,
@@ -127,8 +128,16 @@ fn csv_row(label: &str, c: &Counts) -> String {
     ))]
 pub fn get_stats(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let q: StatsQuery = call.query()?;
-    let to = q.to.unwrap_or_else(|| call.now.date_naive());
-    let from = q.from.unwrap_or(to - Duration::days(6));
+    // A week by default: the seven days up to `to` (today), or from `from` on.
+    let week = Duration::days(6);
+    let (from, to) = match (q.from, q.to) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(f), None) => (f, f + week),
+        (None, t) => {
+            let t = t.unwrap_or_else(|| call.now.date_naive());
+            (t - week, t)
+        }
+    };
     crate::show::check_stats_window(from, to)?;
     let s = ctx.store.stats(from, to)?;
     if q.format == Some(StatsFormat::Csv) {

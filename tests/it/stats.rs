@@ -220,6 +220,14 @@ fn a_scripted_night_is_counted_per_day_and_in_total_in_json_and_csv() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["days"].as_array().unwrap().len(), 7);
     assert_eq!(r.body["to"], today.to_string());
+    let r = d.get(&format!("/api/stats?from={from}"), &host);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["to"],
+        (from + chrono::Duration::days(6)).to_string(),
+        "a week from `from`"
+    );
+    assert_eq!(r.body["totals"]["guests_registered"], 5);
 
     // Bad windows are named.
     for (q, field) in [
