@@ -83,14 +83,25 @@ pub async fn run(
         events.clone(),
         crate::clock::Clock::system(),
     ));
-    // The camera's connection state, for the tablets' banner.
+    // The camera's connection state, for the tablets' banner and the host's alerts.
     {
         let mut watch = studio.camera().watch();
         let events = events.clone();
         let stop = stop.clone();
+        let studio = studio.clone();
         tokio::spawn(async move {
             let mut last = (watch.borrow().connected, watch.borrow().busy);
+            // What the alert last heard: (connected, a connection attempt failed).
+            let mut alerted: Option<(bool, bool)> = None;
             loop {
+                let state = watch.borrow_and_update().clone();
+                let seen = (state.connected, state.last_error.is_some());
+                if alerted != Some(seen) {
+                    alerted = Some(seen);
+                    // The store blocks: off the async workers.
+                    let studio = studio.clone();
+                    let _ = tokio::task::spawn_blocking(move || studio.camera_seen(&state)).await;
+                }
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     changed = watch.changed() => if changed.is_err() { break },

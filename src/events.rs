@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::access::Role;
-use crate::show::{MailStatus, PhotoKind};
+use crate::show::{AlertKind, MailStatus, PhotoKind};
 
 /// How many recent events are kept for reconnecting clients.
 pub const KEPT: usize = 1000;
@@ -27,6 +27,8 @@ pub enum Topic {
     Photo,
     Camera,
     Mail,
+    /// The host's alerts (raised, cleared, acknowledged).
+    Alerts,
 }
 
 impl Topic {
@@ -37,6 +39,7 @@ impl Topic {
             Topic::Photo => "photo",
             Topic::Camera => "camera",
             Topic::Mail => "mail",
+            Topic::Alerts => "alerts",
         }
     }
 
@@ -75,6 +78,20 @@ pub enum Change {
         message_id: String,
         status: MailStatus,
     },
+    /// An alert to the host was raised, cleared or acknowledged.
+    Alert {
+        alert_id: String,
+        kind: AlertKind,
+        change: AlertChange,
+    },
+}
+
+/// What happened to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertChange {
+    Raised,
+    Cleared,
+    Acknowledged,
 }
 
 impl Change {
@@ -85,6 +102,7 @@ impl Change {
             Change::PhotoStored { .. } => Topic::Photo,
             Change::Camera { .. } => Topic::Camera,
             Change::Uplink { .. } | Change::Mail { .. } => Topic::Mail,
+            Change::Alert { .. } => Topic::Alerts,
         }
     }
 }
@@ -237,7 +255,13 @@ mod tests {
     #[test]
     fn kiosks_only_see_the_waitlist() {
         assert!(Topic::Waitlist.for_role(Role::Kiosk));
-        for t in [Topic::Show, Topic::Photo, Topic::Camera, Topic::Mail] {
+        for t in [
+            Topic::Show,
+            Topic::Photo,
+            Topic::Camera,
+            Topic::Mail,
+            Topic::Alerts,
+        ] {
             assert!(!t.for_role(Role::Kiosk));
             assert!(t.for_role(Role::Host));
         }

@@ -3,24 +3,27 @@
 //!
 //! Checked for real: the database answers, the data disk has more free space than
 //! `storage.min_free_mb`, the camera is connected (with model, since when, last error),
-//! photo rows whose files went missing, and the host's alerts (a failed spontaneous
-//! photo), what the floor lights show, and the mail: the uplink's state and the queue's
+//! photo rows whose files went missing, the host's open alerts (persisted: see
+//! `crate::alerts`; the disk's is raised or cleared here too), what the floor lights show, and the mail: the uplink's state and the queue's
 //! depth. An uplink that is down does not make the box "degraded": queueing until it is
 //! back is the outbox's job, and the host sees the mail block.
 //!
 //! The report is typed Rust; `api` decides how it looks on the wire. What needs someone's
 //! attention is worked out once, here, as [`Report::problems`]: plain sentences (no guest
-//! data) that the host's page shows and the journal logs as they are.
+//! data) that the host's page shows and the journal logs as they are: what has no alert
+//! (the database, failed messages, the purge) and every open alert the host has not
+//! acknowledged (camera, disk, mail, photos).
 
 use std::time::Instant;
 
 use crate::camera::CameraState;
 use crate::config::{Config, MailTransport};
 use crate::lights::LightsState;
-use crate::outbox::{Outbox, Uplink, UplinkState};
+use crate::outbox::{Outbox, Uplink};
 use crate::retention::{LastRun, Retention};
-use crate::store::{MailCounts, Store};
-use crate::studio::{Alert, Studio, disk_space};
+use crate::show::AlertKind;
+use crate::store::{Alert, MailCounts, Store};
+use crate::studio::{Studio, disk_low_sentence, disk_space};
 
 /// Whether the box can run a show now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +98,7 @@ pub struct Report {
     pub database: Database,
     pub disk: Disk,
     pub camera: CameraState,
-    /// Newest first.
+    /// The open alerts (acknowledged or not), newest first.
     pub alerts: Vec<Alert>,
     /// Photo ids whose files were missing at start-up.
     pub missing_files: Vec<String>,
@@ -139,8 +142,24 @@ pub fn report(
         .counts()
         .inspect_err(|e| log::error!("health: counting the outbox failed: {e}"))
         .ok();
-    let mut alerts = studio.alerts();
-    alerts.reverse();
+    let low = match &disk {
+        Disk::Low { free_bytes, .. } => Some(Some(disk_low_sentence(&format!(
+            "{} MB free",
+            free_bytes / 1_000_000
+        )))),
+        Disk::Ok { .. } => Some(None),
+        Disk::Error(_) => None,
+    };
+    if let Some(low) = low {
+        studio
+            .alerts()
+            .set(AlertKind::DiskLow, None, low.as_deref());
+    }
+    let alerts = studio
+        .alerts()
+        .list(true, 100)
+        .inspect_err(|e| log::error!("health: reading the alerts failed: {e}"))
+        .unwrap_or_default();
     let mut r = Report {
         status: Status::Ok,
         version: env!("CARGO_PKG_VERSION"),
@@ -184,40 +203,16 @@ fn problems(r: &Report) -> Vec<String> {
     if let Database::Error(e) = &r.database {
         out.push(format!("The database does not answer: {e}."));
     }
-    match &r.disk {
-        Disk::Ok { .. } => {}
-        Disk::Low { free_bytes, .. } => out.push(format!(
-            "The data disk is almost full ({} MB free): photos cannot be taken.",
-            free_bytes / 1_000_000
-        )),
-        Disk::Error(e) => out.push(format!("The data disk cannot be read: {e}.")),
-    }
-    if !r.camera.connected {
-        out.push(match &r.camera.last_error {
-            Some(e) => format!("The camera is disconnected: {e}."),
-            None => "The camera is disconnected.".into(),
-        });
-    }
-    if r.mail.uplink.state == UplinkState::Down {
-        let queued = r.mail.counts.as_ref().map_or(0, |c| c.queued);
-        out.push(match &r.mail.uplink.last_error {
-            Some(e) => {
-                format!("The mail relay is unreachable ({e}); {queued} messages wait in the queue.")
-            }
-            None => format!("The mail relay is unreachable; {queued} messages wait in the queue."),
-        });
+    if let Disk::Error(e) = &r.disk {
+        out.push(format!("The data disk cannot be read: {e}."));
     }
     if let Some(n) = r.mail.counts.as_ref().map(|c| c.failed).filter(|n| *n > 0) {
         out.push(format!("{n} messages failed: see the outbox."));
     }
-    if !r.missing_files.is_empty() {
-        out.push(format!(
-            "{} photo files are missing on the box.",
-            r.missing_files.len()
-        ));
-    }
-    for a in &r.alerts {
-        out.push(format!("Alert: {}", a.message));
+    // The camera, a low disk, mail not going out and missing photo files come as
+    // alerts: shown until the condition ends or the host acknowledges them.
+    for a in r.alerts.iter().filter(|a| a.acknowledged_at.is_none()) {
+        out.push(a.message.clone());
     }
     if let Some(LastRun {
         outcome: Err(e), ..
@@ -231,6 +226,7 @@ fn problems(r: &Report) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::UplinkState;
     use chrono::{DateTime, Utc};
 
     fn all_well() -> Report {
@@ -292,31 +288,39 @@ mod tests {
     fn problems_name_what_is_not_ok_and_nothing_else() {
         assert!(problems(&all_well()).is_empty());
         let mut bad = all_well();
-        bad.disk = Disk::Low {
-            free_bytes: 12_000_000,
-            total_bytes: 10_000_000_000,
-            min_free_bytes: 500_000_000,
-        };
-        bad.camera.connected = false;
-        bad.camera.last_error = Some("USB unplugged".into());
-        bad.mail.uplink.state = UplinkState::Down;
-        bad.mail.uplink.last_error = Some("connection refused".into());
+        bad.disk = Disk::Error("permission denied".into());
         bad.mail.counts.as_mut().unwrap().failed = 2;
-        bad.mail.counts.as_mut().unwrap().queued = 4;
-        bad.alerts.push(Alert {
-            at: bad.camera.since,
+        let alert = |id: &str, kind, message: &str, acked: bool| Alert {
+            id: id.into(),
+            kind,
             show_id: None,
-            message: "the spontaneous photo failed: camera busy".into(),
-        });
+            message: message.into(),
+            raised_at: bad.camera.since,
+            cleared_at: None,
+            acknowledged_at: acked.then_some(bad.camera.since),
+        };
+        bad.alerts = vec![
+            alert(
+                "a1",
+                AlertKind::CameraOffline,
+                "The camera is not connected.",
+                false,
+            ),
+            alert(
+                "a2",
+                AlertKind::DiskLow,
+                "The data disk is almost full.",
+                true,
+            ),
+        ];
         assert_eq!(
             problems(&bad),
             [
-                "The data disk is almost full (12 MB free): photos cannot be taken.",
-                "The camera is disconnected: USB unplugged.",
-                "The mail relay is unreachable (connection refused); 4 messages wait in the queue.",
+                "The data disk cannot be read: permission denied.",
                 "2 messages failed: see the outbox.",
-                "Alert: the spontaneous photo failed: camera busy",
-            ]
+                "The camera is not connected.",
+            ],
+            "an acknowledged alert leaves the banner"
         );
     }
 }

@@ -7,6 +7,7 @@
 //! - [`store`]: the only place that knows SQL; one SQLite connection, migrations.
 //! - [`api`]: the only place that knows HTTP; tiny_http workers, routes, errors.
 //! - [`photos`]: photo files (atomic writes) and their derivatives.
+//! - [`alerts`]: the host's alerts, raised and cleared where a condition is found, persisted.
 //! - [`health`]: the health report.
 //! - [`retention`]: the daily purge of guest data past `privacy.retention_days`.
 //! - [`backup`]: `cosmosd backup` / `restore` (online SQLite backup + photos + manifest).
@@ -19,6 +20,7 @@
 //! - [`service`]: systemd readiness, watchdog pings (after our own health check), stop notice.
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod backup;
 pub mod camera;

@@ -40,16 +40,18 @@ pub fn default_essences() -> Vec<Essence> {
 mod photos;
 mod refusal;
 mod schedule;
+mod stats;
 
 pub use photos::{
-    PhotoRecorded, check_finishable, check_mail_drafts, check_mail_retry, check_photo_editable,
-    check_posed, check_spontaneous, record_photo,
+    PhotoRecorded, check_finishable, check_mail_drafts, check_mail_resend, check_mail_retry,
+    check_photo_editable, check_posed, check_resend_draft, check_spontaneous, record_photo,
 };
 pub use refusal::{Refusal, RefusalCode, RefusalKind};
 pub use schedule::{
     MAX_SHOW_MINUTES, START_GRACE, ScheduleRules, Slot, check_slot, next_free_start,
     validate_duration, validate_roster, validate_start,
 };
+pub use stats::{MAX_STATS_DAYS, check_stats_window};
 
 macro_rules! choice_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal $(| $alias:literal)*),+ $(,)? }) => {
@@ -107,6 +109,12 @@ choice_enum!(
     /// A queued message is sent (accepted by the relay) or failed (refused for good, or
     /// its queue lifetime ended); a failed one may be queued again by the host.
     MailStatus { Queued = "queued", Sent = "sent", Failed = "failed" }
+);
+choice_enum!(
+    /// What an alert to the host is about: a closed set, so the console can word and
+    /// group them. `spontaneous_failed` and `capture_failed` belong to a show; the others
+    /// are the box's.
+    AlertKind { CameraOffline = "camera_offline", SpontaneousFailed = "spontaneous_failed", CaptureFailed = "capture_failed", DiskLow = "disk_low", MailFailing = "mail_failing", PhotoFilesMissing = "photo_files_missing" }
 );
 choice_enum!(
     /// The spontaneous photo of a show: pending → taking → taken, or failed.
@@ -340,16 +348,24 @@ pub fn check_guest_cancellable(status: GuestStatus) -> Result<(), Refusal> {
     }
 }
 
-/// A guest's name and email may be corrected until their show is over.
+/// A guest's name and email may be corrected in any status but cancelled: after the
+/// show too, so a mistyped address can still get the photos (see
+/// [`mail_follows_new_address`]).
 pub fn check_guest_editable(status: GuestStatus) -> Result<(), Refusal> {
-    if matches!(status, GuestStatus::Waiting | GuestStatus::Assigned) {
-        Ok(())
-    } else {
+    if status == GuestStatus::Cancelled {
         Err(Refusal::conflict(
-            RefusalCode::GuestNotEditable,
-            format!("a {} guest can no longer be changed", status.as_str()),
+            RefusalCode::GuestCancelled,
+            "a cancelled guest can no longer be changed",
         ))
+    } else {
+        Ok(())
     }
+}
+
+/// Whether a guest's message takes their corrected address: every one the relay does
+/// not have yet (queued or failed); a sent one stays as history, as it was sent.
+pub fn mail_follows_new_address(status: MailStatus) -> bool {
+    status != MailStatus::Sent
 }
 
 impl GuestStatus {
@@ -519,6 +535,8 @@ pub enum TimelineEvent {
     GuestsChanged,
     SpontaneousTaken,
     SpontaneousFailed,
+    /// A posed photo's shutter or processing failed (the camera, an unreadable file).
+    CaptureFailed,
     /// The first posed photo.
     Captured,
     /// A posed photo that replaced (or followed) another.
@@ -536,6 +554,7 @@ impl TimelineEvent {
             TimelineEvent::GuestsChanged => "guests_changed",
             TimelineEvent::SpontaneousTaken => "spontaneous_taken",
             TimelineEvent::SpontaneousFailed => "spontaneous_failed",
+            TimelineEvent::CaptureFailed => "capture_failed",
             TimelineEvent::Captured => "captured",
             TimelineEvent::Retaken => "retaken",
             TimelineEvent::PhotoApproved => "photo_approved",

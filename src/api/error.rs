@@ -160,6 +160,18 @@ impl From<TakeError> for ApiError {
     }
 }
 
+impl From<crate::outbox::ResendError> for ApiError {
+    fn from(e: crate::outbox::ResendError) -> Self {
+        match e {
+            crate::outbox::ResendError::Store(e) => e.into(),
+            crate::outbox::ResendError::Render(m) => {
+                log::error!("mail rendering failure: {m}");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> Self {
         match e {

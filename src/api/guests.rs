@@ -208,7 +208,7 @@ pub fn get_guest(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     responses(
         (status = 200, description = "the guest", body = GuestOut),
         (status = 404, description = "no such guest", body = super::ErrorBody),
-        (status = 409, description = "the guest is cancelled, or the email is already waiting", body = super::ErrorBody),
+        (status = 409, description = "the guest is cancelled (`guest_cancelled`), or the email is already waiting", body = super::ErrorBody),
         (status = 422, description = "a field is invalid (named), or nothing to change", body = super::ErrorBody),
     ))]
 pub fn patch_guest(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {

@@ -80,13 +80,18 @@ pub struct CameraOut {
     pub failures: u64,
 }
 
-/// Something the host must know about (a failed spontaneous photo).
+/// An open alert (see `GET /api/alerts`), as health has always listed them.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AlertOut {
+pub struct OpenAlertOut {
+    pub id: String,
+    pub kind: wire::AlertKind,
+    /// When it was raised.
     #[serde(serialize_with = "wire::precise")]
     pub at: DateTime<Utc>,
     pub show_id: Option<String>,
     pub message: String,
+    /// The host has seen it (it no longer shows in `problems`).
+    pub acknowledged: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -188,8 +193,8 @@ pub struct HealthOut {
     pub database: DatabaseOut,
     pub disk: DiskOut,
     pub camera: CameraOut,
-    /// Newest first.
-    pub alerts: Vec<AlertOut>,
+    /// The open alerts, newest first.
+    pub alerts: Vec<OpenAlertOut>,
     pub photos: PhotosOut,
     pub lights: LightsOut,
     pub mail: MailOut,
@@ -268,10 +273,13 @@ impl From<Report> for HealthOut {
             alerts: r
                 .alerts
                 .into_iter()
-                .map(|a| AlertOut {
-                    at: a.at,
+                .map(|a| OpenAlertOut {
+                    id: a.id,
+                    kind: a.kind.into(),
+                    at: a.raised_at,
                     show_id: a.show_id,
                     message: a.message,
+                    acknowledged: a.acknowledged_at.is_some(),
                 })
                 .collect(),
             photos: PhotosOut {

@@ -122,6 +122,16 @@ pub fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
         .transpose()
 }
 
+/// `deserialize_with` for an optional day, `YYYY-MM-DD`.
+pub fn opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono::NaiveDate>, D::Error> {
+    non_empty(d)?
+        .map(|v| {
+            chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+                .map_err(|_| serde::de::Error::custom("must be a day, like 2026-11-23"))
+        })
+        .transpose()
+}
+
 /// `deserialize_with` for an optional whole number in `lo..=hi`.
 pub fn opt_number<'de, D: Deserializer<'de>, const LO: u32, const HI: u32>(
     d: D,

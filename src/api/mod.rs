@@ -10,10 +10,12 @@
 //! served from this same origin.
 //!
 //! Every JSON body in or out is a typed wire struct of this module (one file per
-//! resource: `guests`, `shows`, `photos`, `outbox`, `session`, `health`, `stream`),
+//! resource: `guests`, `shows`, `photos`, `outbox`, `alerts`, `stats`, `session`, `health`,
+//! `stream`),
 //! and the OpenAPI document served at `/api/openapi.json` is derived from them
 //! (`openapi`).
 
+mod alerts;
 pub mod door;
 mod error;
 mod guests;
@@ -27,6 +29,7 @@ mod routes;
 mod server;
 mod session;
 mod shows;
+mod stats;
 mod stream;
 mod wire;
 

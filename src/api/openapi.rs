@@ -17,7 +17,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::ErrorBody;
 use super::routes::{ROUTES, Route};
 use super::{ApiError, Call, Context, Reply};
-use super::{guests, health, outbox, photos, session, shows, stream, wire};
+use super::{alerts, guests, health, outbox, photos, session, shows, stats, stream, wire};
 use crate::show::Essence;
 
 #[derive(OpenApi)]
@@ -60,9 +60,20 @@ use crate::show::Essence;
         outbox::list_outbox,
         outbox::post_flush,
         outbox::post_retry,
+        outbox::post_resend,
+        alerts::list_alerts,
+        alerts::post_ack,
+        stats::get_stats,
         stream::get_events,
     ),
-    components(schemas(ErrorBody, wire::ElementChoice, wire::GuestFilter, wire::MailStatus))
+    components(schemas(
+        ErrorBody,
+        wire::ElementChoice,
+        wire::GuestFilter,
+        wire::MailStatus,
+        alerts::AlertFilter,
+        stats::StatsFormat
+    ))
 )]
 struct ApiDoc;
 

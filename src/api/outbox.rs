@@ -36,6 +36,8 @@ pub struct MessageOut {
     pub expires_at: DateTime<Utc>,
     #[serde(serialize_with = "wire::time_opt")]
     pub sent_at: Option<DateTime<Utc>>,
+    /// The message this one sends again (the host's resend); that one stays as history.
+    pub resend_of: Option<String>,
 }
 
 impl From<&Mail> for MessageOut {
@@ -57,6 +59,7 @@ impl From<&Mail> for MessageOut {
                 .then_some(m.next_attempt_at),
             expires_at: m.expires_at,
             sent_at: m.sent_at,
+            resend_of: m.resend_of.clone(),
         }
     }
 }
@@ -160,6 +163,20 @@ pub fn post_retry(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let m = ctx.outbox.retry(call.id(), call.now)?;
     log::info!(message = m.id.as_str(); "mail queued again by the host");
     Ok(Reply::json(200, &MessageOut::from(&m)))
+}
+
+#[utoipa::path(post, path = "/api/outbox/{id}/resend", tag = "outbox",
+    summary = "Send a message again: a new message (new id and Message-ID) with the same photos to the guest's current address; the old one stays as history",
+    params(("id" = String, Path, description = "the message's id")),
+    responses(
+        (status = 201, description = "the new message, queued", body = MessageOut),
+        (status = 404, description = "no such message (an erased guest's messages are erased with them)", body = ErrorBody),
+        (status = 409, description = "the message is still queued (`mail_queued`)", body = ErrorBody),
+    ))]
+pub fn post_resend(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
+    let m = ctx.outbox.resend(call.id(), call.now)?;
+    log::info!(message = m.id.as_str(), resend_of = call.id(); "mail sent again by the host");
+    Ok(Reply::json(201, &MessageOut::from(&m)))
 }
 
 #[utoipa::path(post, path = "/api/outbox/flush", tag = "outbox",

@@ -3,7 +3,7 @@
 //! `shows.rs`, …); the OpenAPI document is checked against this table.
 
 use super::{ApiError, Call, Context, Reply};
-use super::{guests, health, openapi, outbox, photos, session, shows, stream};
+use super::{alerts, guests, health, openapi, outbox, photos, session, shows, stats, stream};
 use crate::access::Role;
 use crate::events::Topic;
 
@@ -25,6 +25,7 @@ pub struct Route {
 }
 
 const HOST: &[Role] = &[Role::Host];
+const HOST_TECH: &[Role] = &[Role::Host, Role::Technician];
 const SHOW_CONTROL: &[Role] = &[Role::ShowControl, Role::Host];
 const KIOSK: &[Role] = &[Role::Kiosk];
 const ANY: &[Role] = &[Role::Kiosk, Role::Host, Role::Technician, Role::ShowControl];
@@ -56,7 +57,7 @@ pub static ROUTES: &[Route] = &[
     route!("POST" "/api/guests" KIOSK, true => guests::post_guest; [Waitlist]),
     route!("GET" "/api/guests" HOST, false => guests::list_guests),
     route!("GET" "/api/guests/{id}" HOST, false => guests::get_guest),
-    route!("PATCH" "/api/guests/{id}" HOST, true => guests::patch_guest; [Waitlist]),
+    route!("PATCH" "/api/guests/{id}" HOST, true => guests::patch_guest; [Waitlist, Mail]),
     route!("DELETE" "/api/guests/{id}" HOST, false => guests::erase_guest; [Waitlist, Show]),
     route!("POST" "/api/guests/{id}/cancel" HOST, false => guests::cancel_guest; [Waitlist]),
     route!("POST" "/api/shows" HOST, true => shows::post_show; [Show, Waitlist]),
@@ -80,6 +81,10 @@ pub static ROUTES: &[Route] = &[
     route!("GET" "/api/outbox" HOST, false => outbox::list_outbox),
     route!("POST" "/api/outbox/flush" HOST, false => outbox::post_flush; [Mail]),
     route!("POST" "/api/outbox/{id}/retry" HOST, false => outbox::post_retry; [Mail]),
+    route!("POST" "/api/outbox/{id}/resend" HOST, false => outbox::post_resend; [Mail]),
+    route!("GET" "/api/alerts" HOST_TECH, false => alerts::list_alerts),
+    route!("POST" "/api/alerts/{id}/ack" HOST_TECH, false => alerts::post_ack; [Alerts]),
+    route!("GET" "/api/stats" HOST_TECH, false => stats::get_stats),
     route!("GET" "/api/events" KIOSK, false => stream::get_events),
 ];
 

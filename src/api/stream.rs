@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::wire::{MailStatus, PhotoKind};
+use super::wire::{AlertKind, MailStatus, PhotoKind};
 use super::{ApiError, Call, Context, ErrorBody, Reply};
 use crate::access::Role;
 use crate::events::{Catchup, Change, Event, Topic};
@@ -31,6 +31,7 @@ pub enum EventName {
     Photo,
     Camera,
     Mail,
+    Alerts,
     Reset,
 }
 
@@ -42,6 +43,7 @@ impl From<Topic> for EventName {
             Topic::Photo => EventName::Photo,
             Topic::Camera => EventName::Camera,
             Topic::Mail => EventName::Mail,
+            Topic::Alerts => EventName::Alerts,
         }
     }
 }
@@ -74,8 +76,23 @@ pub enum EventData {
         message_id: String,
         status: MailStatus,
     },
+    /// An alert was raised, cleared or acknowledged (refetch `GET /api/alerts`).
+    Alert {
+        alert_id: String,
+        kind: AlertKind,
+        change: AlertChange,
+    },
     /// `reset`: the client must refetch everything.
     Reset {},
+}
+
+/// What happened to an alert.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertChange {
+    Raised,
+    Cleared,
+    Acknowledged,
 }
 
 impl From<&Change> for EventData {
@@ -108,6 +125,19 @@ impl From<&Change> for EventData {
             Change::Mail { message_id, status } => EventData::Mail {
                 message_id: message_id.clone(),
                 status: (*status).into(),
+            },
+            Change::Alert {
+                alert_id,
+                kind,
+                change,
+            } => EventData::Alert {
+                alert_id: alert_id.clone(),
+                kind: (*kind).into(),
+                change: match change {
+                    crate::events::AlertChange::Raised => AlertChange::Raised,
+                    crate::events::AlertChange::Cleared => AlertChange::Cleared,
+                    crate::events::AlertChange::Acknowledged => AlertChange::Acknowledged,
+                },
             },
         }
     }

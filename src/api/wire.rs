@@ -61,6 +61,10 @@ wire_enum!(
     MailStatus from crate::show::MailStatus { Queued, Sent, Failed }
 );
 wire_enum!(
+    /// What an alert is about (`spontaneous_failed`, `capture_failed`: a show's).
+    AlertKind from crate::show::AlertKind { CameraOffline, SpontaneousFailed, CaptureFailed, DiskLow, MailFailing, PhotoFilesMissing }
+);
+wire_enum!(
     /// Who a session token speaks for.
     Role from crate::access::Role { Kiosk, Host, Technician, ShowControl }
 );

@@ -62,6 +62,18 @@ pub struct Uplink {
     pub next_try: Option<DateTime<Utc>>,
 }
 
+/// Why a message was not sent again.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendError {
+    /// Refused (404, 409) or the database failed: as any store call.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The templates failed for this guest. They are checked at start-up, so this is a
+    /// bug: log it, 500.
+    #[error("rendering the message failed: {0}")]
+    Render(String),
+}
+
 /// What the sender thread is asked to do, under one mutex with a condvar.
 #[derive(Debug, Default)]
 struct Signal {
@@ -83,6 +95,8 @@ struct Shared {
     uplink: Mutex<Uplink>,
     /// Tells the host's console that a message moved.
     events: Arc<crate::events::Events>,
+    /// Mail not going out (relay unreachable, a message refused) until one goes out.
+    alerts: crate::alerts::Alerts,
 }
 
 /// The outbox handle: cheap to clone, used by the API and the daemon.
@@ -105,8 +119,14 @@ impl Outbox {
             retention_days(&config),
         )?;
         let files = PhotoFiles::new(&config.storage.data_dir);
+        let alerts = crate::alerts::Alerts::new(
+            store.clone(),
+            events.clone(),
+            crate::clock::Clock::system(),
+        );
         Ok(Outbox {
             shared: Arc::new(Shared {
+                alerts,
                 config,
                 store,
                 templates,
@@ -189,42 +209,69 @@ impl Outbox {
     }
 
     fn drafts(&self, show: &Show) -> Vec<MailDraft> {
-        let sh = &self.shared;
-        let domain = sh.config.mail.from.email.domain().to_string();
         show.guests
             .iter()
-            .filter_map(|sg| {
-                let g = &sg.guest;
-                let view = GuestView {
-                    name: &g.name,
-                    energy: g.energy,
-                    element: g.element,
-                    essence: &g.essence,
-                    language: g.language,
-                };
-                // Templates were checked at start-up for every choice; a failure here
-                // is a bug, and leaving the draft out makes finish refuse (the drafts no
-                // longer match the guests) rather than complete a show without mail.
-                let r = match sh.templates.render(&view, show.photos.len()) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        log::error!(guest = g.id.as_str(), show = show.id.as_str(); "rendering a guest's mail failed: {e:#}");
-                        return None;
-                    }
-                };
-                let id = store::new_id("m");
-                Some(MailDraft {
-                    message_id: format!("<{id}@{domain}>"),
-                    id,
-                    guest_id: g.id.clone(),
-                    recipient: g.email.clone(),
-                    language: g.language,
-                    subject: r.subject,
-                    text: r.text,
-                    html: r.html,
-                })
-            })
+            // Templates were checked at start-up for every choice; a failure here is a
+            // bug, and leaving the draft out makes finish refuse (the drafts no longer
+            // match the guests) rather than complete a show without mail.
+            .filter_map(|sg| self.draft(&sg.guest, &show.id, show.photos.len()).ok())
             .collect()
+    }
+
+    /// One guest's message, rendered in their language, with a fresh id and Message-ID.
+    fn draft(&self, g: &store::Guest, show_id: &str, photos: usize) -> anyhow::Result<MailDraft> {
+        let sh = &self.shared;
+        let view = GuestView {
+            name: &g.name,
+            energy: g.energy,
+            element: g.element,
+            essence: &g.essence,
+            language: g.language,
+        };
+        let r = sh.templates.render(&view, photos).inspect_err(|e| {
+            log::error!(guest = g.id.as_str(), show = show_id; "rendering a guest's mail failed: {e:#}");
+        })?;
+        let id = store::new_id("m");
+        Ok(MailDraft {
+            message_id: format!("<{id}@{}>", sh.config.mail.from.email.domain()),
+            id,
+            guest_id: g.id.clone(),
+            recipient: g.email.clone(),
+            language: g.language,
+            subject: r.subject,
+            text: r.text,
+            html: r.html,
+        })
+    }
+
+    /// The host sends a message again: a new message (new id and Message-ID), rendered
+    /// for the guest as they are now, to their current address with the same photos;
+    /// the old one stays as history. Renders outside the transaction (again if the guest
+    /// changed meanwhile).
+    pub fn resend(&self, id: &str, now: DateTime<Utc>) -> Result<Mail, ResendError> {
+        let sh = &self.shared;
+        let mut tries = 0;
+        let m = loop {
+            tries += 1;
+            let old = sh.store.mail(id)?;
+            let guest = sh.store.guest(&old.guest_id)?;
+            let draft = self
+                .draft(&guest, &old.show_id, old.attachments.len())
+                .map_err(|e| ResendError::Render(format!("{e:#}")))?;
+            match sh
+                .store
+                .resend_mail(id, &guest, &draft, sh.config.mail.queue_lifetime, now)
+            {
+                Err(store::Error::Refused(r))
+                    if r.code == RefusalCode::GuestChanged && tries < 3 =>
+                {
+                    continue;
+                }
+                other => break other?,
+            }
+        };
+        self.signal(|s| s.woken = true);
+        Ok(m)
     }
 
     /// The host queues a failed message again.
@@ -308,6 +355,7 @@ pub fn preview(
         next_attempt_at: now,
         expires_at: now,
         sent_at: None,
+        resend_of: None,
     };
     let built = message::build(&mail, from, templates.logo(), &parts);
     let _ = std::fs::remove_dir_all(&dir);

@@ -25,7 +25,7 @@ use super::message::{self, Part};
 use super::{IDLE_WAIT, Shared, Signal, UplinkState, mask_addresses};
 use crate::config::{MailTls, MailTransport, SmtpConfig};
 use crate::photos::{self, Variant};
-use crate::show::MailStatus;
+use crate::show::{AlertKind, MailStatus};
 use crate::store::Mail;
 
 /// The wait before attempt `n + 1` after `n` failures: `initial · 2^(n-1)` capped at
@@ -75,8 +75,11 @@ pub(super) fn run(sh: &Shared) {
         let now = Utc::now();
         match sh.store.expire_mails(now) {
             Ok(ids) => {
-                for id in ids {
+                for id in &ids {
                     log::warn!(message = id.as_str(), result = "failed"; "mail failed: its queue lifetime ended");
+                }
+                if !ids.is_empty() {
+                    sh.alerts.raise(AlertKind::MailFailing, None, EXPIRED);
                 }
             }
             Err(e) => log::error!("outbox: expiring messages failed: {e}"),
@@ -125,11 +128,18 @@ pub(super) fn run(sh: &Shared) {
                     "mail relay unreachable, next try in {} s: {reason}", delay.as_secs()
                 );
                 set_uplink(sh, UplinkState::Down, Some(reason), Some(next));
+                sh.alerts.raise(AlertKind::MailFailing, None, UNREACHABLE);
             }
         }
     }
     log::info!("outbox sender stopped");
 }
+
+// The host's alert sentences (no address: the outbox names the messages).
+const UNREACHABLE: &str =
+    "Mail is not going out: the mail relay cannot be reached. Messages wait in the queue.";
+const REFUSED: &str = "A message could not be delivered (refused for good): see the outbox.";
+const EXPIRED: &str = "Messages waited too long and were given up: see the outbox.";
 
 /// Sleeps until `d` has passed or the thread is woken.
 fn wait(sh: &Shared, d: Duration) {
@@ -247,7 +257,12 @@ fn record(sh: &Shared, m: &Mail, outcome: Outcome) {
     let res = match &outcome {
         Outcome::Sent => {
             log::info!(message = id, result = "sent", attempt = attempt; "mail sent");
-            sh.store.mail_sent(id, now)
+            let r = sh.store.mail_sent(id, &m.recipient, now);
+            if let Ok(false) = r {
+                log::info!(message = id; "the guest's address was corrected during the attempt: the message goes again");
+            }
+            sh.alerts.clear(AlertKind::MailFailing, None);
+            r.map(|_| ())
         }
         Outcome::Deferred(err) => {
             let delay = backoff(attempt, cfg.retry_initial, cfg.retry_max, random_unit());
@@ -259,7 +274,9 @@ fn record(sh: &Shared, m: &Mail, outcome: Outcome) {
         Outcome::Failed(err) => {
             log::error!(message = id, result = "failed", attempt = attempt;
                 "mail failed for good: {}", mask_addresses(err));
-            sh.store.mail_failed(id, err)
+            let r = sh.store.mail_failed(id, err);
+            sh.alerts.raise(AlertKind::MailFailing, None, REFUSED);
+            r
         }
     };
     let status = match outcome {

@@ -77,6 +77,31 @@ pub fn check_mail_retry(status: MailStatus) -> Result<(), Refusal> {
     }
 }
 
+/// A message can be sent again (a new message, to the guest's current address) once the
+/// relay has it or has refused it; a queued one is still on its way.
+pub fn check_mail_resend(status: MailStatus) -> Result<(), Refusal> {
+    match status {
+        MailStatus::Sent | MailStatus::Failed => Ok(()),
+        MailStatus::Queued => Err(Refusal::conflict(
+            RefusalCode::MailQueued,
+            "the message is still queued; it can be sent again once it is sent or failed",
+        )),
+    }
+}
+
+/// A message sent again is written from the guest as they are when it is queued:
+/// `unchanged` says the guest still equals the one it was rendered from.
+pub fn check_resend_draft(unchanged: bool) -> Result<(), Refusal> {
+    if unchanged {
+        Ok(())
+    } else {
+        Err(Refusal::conflict(
+            RefusalCode::GuestChanged,
+            "the guest changed while the message was being written; try again",
+        ))
+    }
+}
+
 /// What recording a new photo does to its show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhotoRecorded {

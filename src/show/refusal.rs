@@ -45,7 +45,6 @@ codes! {
     ConsentRequired = "consent_required",
     NotFound = "not_found",
     DuplicateWaitingEmail = "duplicate_waiting_email",
-    GuestNotEditable = "guest_not_editable",
     GuestInShow = "guest_in_show",
     GuestDone = "guest_done",
     GuestCancelled = "guest_cancelled",
@@ -71,6 +70,10 @@ codes! {
     /// The posed countdown ended early because the show changed meanwhile.
     CountdownInterrupted = "countdown_interrupted",
     MailNotFailed = "mail_not_failed",
+    /// A message still in the queue is not sent again: it is on its way.
+    MailQueued = "mail_queued",
+    /// The guest changed while their message was being written: render again.
+    GuestChanged = "guest_changed",
 }
 
 impl std::fmt::Display for RefusalCode {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, Store, ms, new_id, time};
-use crate::show::{self, Element, Energy, GuestStatus, Language, NewGuest, Refusal};
+use crate::show::{self, Element, Energy, GuestStatus, Language, MailStatus, NewGuest, Refusal};
 
 /// A guest as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +101,24 @@ pub(super) fn insert_guest(
     Ok(())
 }
 
+/// The guest's messages the relay does not have yet take the corrected address (which
+/// ones is the domain's rule); sent ones stay as they went out.
+fn readdress_mail(c: &Connection, guest_id: &str, email: &str) -> Result<()> {
+    let mails: Vec<(String, MailStatus)> = c
+        .prepare_cached("SELECT id, status FROM outbox WHERE guest_id = ?1")?
+        .query_map([guest_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, status) in mails {
+        if show::mail_follows_new_address(status) {
+            c.execute(
+                "UPDATE outbox SET recipient = ?2 WHERE id = ?1",
+                params![id, email],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Adds a questionnaire to the waitlist.
     pub fn add_guest(&self, g: &NewGuest, now: DateTime<Utc>) -> Result<Guest> {
@@ -129,7 +147,8 @@ impl Store {
         self.read(|c| guest_in(c, id))
     }
 
-    /// Corrects a guest's name and/or email (both already validated).
+    /// Corrects a guest's name and/or email (both already validated); their unsent
+    /// messages follow a new email in the same transaction.
     pub fn update_guest(
         &self,
         id: &str,
@@ -150,6 +169,9 @@ impl Store {
                         email_key = coalesce(?4, email_key), updated_at = ?5 WHERE id = ?1",
                 params![id, name, email, email.map(show::email_key), ms(now)],
             )?;
+            if let Some(email) = email {
+                readdress_mail(tx, id, email)?;
+            }
             guest_in(tx, id)
         })
     }

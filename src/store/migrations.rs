@@ -144,6 +144,72 @@ CREATE TABLE registration_keys (
 ) STRICT;
 CREATE INDEX registration_keys_by_age ON registration_keys (created_at);
 "#,
+    // 5: a message may be sent again (a new row for the same guest and show, pointing at
+    // the one it resends), so (show_id, guest_id) is no longer unique. SQLite cannot drop
+    // a constraint: the table is rebuilt. Foreign keys stay on inside a migration, so the
+    // attachments are moved to a table pointing at the new `outbox` before the old one
+    // is dropped (dropping a parent would cascade-delete them).
+    r#"
+ALTER TABLE outbox RENAME TO outbox_v3;
+CREATE TABLE outbox (
+    id              TEXT PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    show_id         TEXT NOT NULL REFERENCES shows (id),
+    guest_id        TEXT NOT NULL REFERENCES guests (id),
+    recipient       TEXT NOT NULL,
+    language        TEXT NOT NULL CHECK (language IN ('es', 'en')),
+    subject         TEXT NOT NULL,
+    body_text       TEXT NOT NULL,
+    body_html       TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    sent_at         INTEGER,
+    -- the message this one sends again (the host's "resend"); it stays as history
+    resend_of       TEXT
+) STRICT;
+INSERT INTO outbox (id, message_id, show_id, guest_id, recipient, language, subject, body_text,
+                    body_html, status, attempts, last_error, created_at, next_attempt_at,
+                    expires_at, sent_at)
+SELECT id, message_id, show_id, guest_id, recipient, language, subject, body_text,
+       body_html, status, attempts, last_error, created_at, next_attempt_at, expires_at, sent_at
+FROM outbox_v3;
+CREATE TABLE outbox_attachments_v4 (
+    outbox_id TEXT NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    photo_id  TEXT NOT NULL REFERENCES photos (id),
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (outbox_id, photo_id)
+) STRICT;
+INSERT INTO outbox_attachments_v4 SELECT outbox_id, photo_id, position FROM outbox_attachments;
+DROP TABLE outbox_attachments;
+ALTER TABLE outbox_attachments_v4 RENAME TO outbox_attachments;
+DROP TABLE outbox_v3;
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_by_guest ON outbox (guest_id);
+CREATE INDEX outbox_by_show ON outbox (show_id);
+"#,
+    // 6: the host's alerts, kept across restarts: raised when a condition starts, cleared
+    // when it ends, acknowledged by the host. No guest data: plain sentences and ids.
+    r#"
+CREATE TABLE alerts (
+    id              TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('camera_offline', 'spontaneous_failed', 'capture_failed',
+                                                  'disk_low', 'mail_failing', 'photo_files_missing')),
+    -- the show it is about, for the kinds that have one (no foreign key: an alert
+    -- outlives the purge of its show)
+    show_id         TEXT,
+    message         TEXT NOT NULL,
+    raised_at       INTEGER NOT NULL,
+    cleared_at      INTEGER,
+    acknowledged_at INTEGER
+) STRICT;
+-- one open alert per kind (and show): a condition that goes on is not raised again
+CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, coalesce(show_id, '')) WHERE cleared_at IS NULL;
+CREATE INDEX alerts_by_time ON alerts (raised_at);
+"#,
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction; refuses
@@ -167,4 +233,59 @@ pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         log::info!(migration = i + 1; "database migrated to schema version {}", i + 1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebuilding_the_outbox_keeps_messages_and_their_attachments() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", true).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 3).unwrap();
+        c.execute_batch(
+            "INSERT INTO guests VALUES ('g', 'n', 'e@x.org', 'e@x.org', 'lunar', 'agua', 'flor', 'es', 0, 'done', 0, 0);
+             INSERT INTO shows (id, start_at, end_at, duration_minutes, status, created_at, updated_at)
+                 VALUES ('s', 0, 1, 1, 'completed', 0, 0);
+             INSERT INTO photos VALUES ('p', 's', 'posed', 'approved', 'n1', 0, 1, 1, 1);
+             INSERT INTO outbox (id, message_id, show_id, guest_id, recipient, language, subject,
+                                 body_text, body_html, status, created_at, next_attempt_at, expires_at)
+                 VALUES ('m', '<m@x>', 's', 'g', 'e@x.org', 'es', 's', 't', 'h', 'sent', 0, 0, 0);
+             INSERT INTO outbox_attachments VALUES ('m', 'p', 0);",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM outbox_attachments WHERE outbox_id = 'm'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "the attachment survived");
+        // The same guest and show may now have a second message ...
+        c.execute_batch(
+            "INSERT INTO outbox (id, message_id, show_id, guest_id, recipient, language, subject,
+                                 body_text, body_html, status, created_at, next_attempt_at, expires_at, resend_of)
+                 VALUES ('m2', '<m2@x>', 's', 'g', 'e@x.org', 'es', 's', 't', 'h', 'queued', 0, 0, 0, 'm');
+             INSERT INTO outbox_attachments VALUES ('m2', 'p', 0);",
+        )
+        .unwrap();
+        // ... and attachments still go with their message.
+        c.execute("DELETE FROM outbox WHERE id = 'm'", []).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM outbox_attachments", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let fk: i64 = c
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk, 0);
+    }
 }

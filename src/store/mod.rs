@@ -14,10 +14,11 @@
 //!
 //! Callers must not hold a `Store` call across an `.await`: it blocks on SQLite.
 //!
-//! One file per table family: [`guests`], [`shows`], [`photos`], [`sessions`],
+//! One file per table family: [`guests`], [`shows`], [`photos`], [`sessions`], [`alerts`],
 //! [`outbox`], [`registrations`] (the kiosk's idempotency keys), [`retention`] (the purge), [`backup`] (the online snapshot and the checks
 //! of a copy), [`migrations`] (the schema).
 
+mod alerts;
 mod backup;
 mod erasure;
 mod guests;
@@ -28,6 +29,7 @@ mod registrations;
 mod retention;
 mod sessions;
 mod shows;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -39,10 +41,11 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::access::Role;
 use crate::show::{
-    Element, Energy, GuestStatus, Language, MailStatus, PhotoKind, PhotoState, Refusal, ShowStatus,
-    Spontaneous, TimelineEvent,
+    AlertKind, Element, Energy, GuestStatus, Language, MailStatus, PhotoKind, PhotoState, Refusal,
+    ShowStatus, Spontaneous, TimelineEvent,
 };
 
+pub use alerts::Alert;
 pub use backup::{Contents, inspect_copy, snapshot};
 pub use erasure::Erased;
 pub use guests::Guest;
@@ -53,6 +56,7 @@ pub use registrations::{KEY_LIFETIME, Registration};
 pub use retention::Purged;
 pub use sessions::Session;
 pub use shows::{Show, ShowDraft, ShowGuest, ShowPatch, TimelineEntry};
+pub use stats::{Counts, Stats};
 
 /// The database file's name inside `storage.data_dir` (the daemon opens it; backup and
 /// restore copy it).
@@ -122,6 +126,7 @@ macro_rules! sql_text {
 }
 
 sql_text!(
+    AlertKind,
     Energy,
     Element,
     Language,

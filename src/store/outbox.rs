@@ -7,9 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::guests::guest_in;
 use super::photos::photo_row;
 use super::shows::{event, release_guests, show_in};
-use super::{Photo, Result, Show, Store, ms, time};
+use super::{Guest, Photo, Result, Show, Store, ms, time};
 use crate::show::{
     self, GuestStatus, Language, MailStatus, PhotoState, Refusal, ShowStatus, TimelineEvent,
 };
@@ -38,6 +39,8 @@ pub struct Mail {
     /// After this the message is no longer retried (the queue lifetime).
     pub expires_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The message this one sends again (the host's resend), kept as history.
+    pub resend_of: Option<String>,
 }
 
 /// A rendered message for one guest of a show being finished.
@@ -64,7 +67,7 @@ pub struct MailCounts {
 
 const MAIL_COLUMNS: &str =
     "id, message_id, show_id, guest_id, recipient, language, subject, body_text, body_html,
-     status, attempts, last_error, created_at, next_attempt_at, expires_at, sent_at";
+     status, attempts, last_error, created_at, next_attempt_at, expires_at, sent_at, resend_of";
 
 fn mail_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mail> {
     Ok(Mail {
@@ -85,6 +88,7 @@ fn mail_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mail> {
         next_attempt_at: time(r.get(13)?),
         expires_at: time(r.get(14)?),
         sent_at: r.get::<_, Option<i64>>(15)?.map(time),
+        resend_of: r.get(16)?,
     })
 }
 
@@ -121,6 +125,39 @@ fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     t + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
+/// Queues one rendered message (its attachments are the caller's).
+fn insert_mail(
+    c: &Connection,
+    show_id: &str,
+    d: &MailDraft,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+    resend_of: Option<&str>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO outbox (id, message_id, show_id, guest_id, recipient, language, subject,
+                             body_text, body_html, status, created_at, next_attempt_at, expires_at,
+                             resend_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?12, ?10, ?10, ?11, ?13)",
+        params![
+            d.id,
+            d.message_id,
+            show_id,
+            d.guest_id,
+            d.recipient,
+            d.language,
+            d.subject,
+            d.text,
+            d.html,
+            ms(now),
+            ms(expires),
+            MailStatus::Queued,
+            resend_of
+        ],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Completes a show and queues one message per guest, in one transaction: when this
     /// returns, the messages are on disk. `seen` is the show the drafts were rendered
@@ -148,15 +185,7 @@ impl Store {
             )?;
             let expires = add(now, lifetime);
             for d in drafts {
-                tx.execute(
-                    "INSERT INTO outbox (id, message_id, show_id, guest_id, recipient, language, subject,
-                                         body_text, body_html, status, created_at, next_attempt_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?12, ?10, ?10, ?11)",
-                    params![
-                        d.id, d.message_id, cur.id, d.guest_id, d.recipient, d.language,
-                        d.subject, d.text, d.html, ms(now), ms(expires), MailStatus::Queued
-                    ],
-                )?;
+                insert_mail(tx, &cur.id, d, expires, now, None)?;
                 for (i, p) in cur.photos.iter().enumerate() {
                     tx.execute(
                         "INSERT INTO outbox_attachments (outbox_id, photo_id, position) VALUES (?1, ?2, ?3)",
@@ -238,15 +267,17 @@ impl Store {
         })
     }
 
-    /// The relay accepted the message.
-    pub fn mail_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
+    /// The relay accepted the message, sent to `recipient`. If the guest's address was
+    /// corrected meanwhile (the row names another recipient now), the message stays
+    /// queued and goes again, to the corrected address; returns whether it was marked sent.
+    pub fn mail_sent(&self, id: &str, recipient: &str, now: DateTime<Utc>) -> Result<bool> {
         self.write(|tx| {
-            tx.execute(
+            let n = tx.execute(
                 "UPDATE outbox SET status = ?4, attempts = attempts + 1, sent_at = ?2, last_error = NULL
-                 WHERE id = ?1 AND status = ?3",
-                params![id, ms(now), MailStatus::Queued, MailStatus::Sent],
+                 WHERE id = ?1 AND status = ?3 AND recipient = ?5",
+                params![id, ms(now), MailStatus::Queued, MailStatus::Sent, recipient],
             )?;
-            Ok(())
+            Ok(n == 1)
         })
     }
 
@@ -284,6 +315,37 @@ impl Store {
                 params![id, ms(now), ms(add(now, lifetime)), MailStatus::Queued],
             )?;
             mail_in(tx, id)
+        })
+    }
+
+    /// The host sends message `old_id` again: a new message (the draft, rendered from
+    /// `seen`) to the guest's current address with the same photos, queued now; the old
+    /// one stays as it is. If the guest changed since `seen`, nothing is written and the
+    /// caller renders again.
+    pub fn resend_mail(
+        &self,
+        old_id: &str,
+        seen: &Guest,
+        draft: &MailDraft,
+        lifetime: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Mail> {
+        self.write(|tx| {
+            let old = mail_in(tx, old_id)?;
+            show::check_mail_resend(old.status)?;
+            let guest = guest_in(tx, &old.guest_id)?;
+            show::check_resend_draft(guest == *seen && draft.guest_id == guest.id)?;
+            let d = MailDraft {
+                recipient: guest.email.clone(),
+                ..draft.clone()
+            };
+            insert_mail(tx, &old.show_id, &d, add(now, lifetime), now, Some(&old.id))?;
+            tx.execute(
+                "INSERT INTO outbox_attachments (outbox_id, photo_id, position)
+                 SELECT ?1, photo_id, position FROM outbox_attachments WHERE outbox_id = ?2",
+                params![d.id, old.id],
+            )?;
+            mail_in(tx, &d.id)
         })
     }
 
@@ -472,7 +534,13 @@ mod tests {
         assert_eq!(m.status, MailStatus::Queued);
         assert!(m.expires_at > later);
         assert!(s.retry_mail(a, WEEK, later).is_err());
-        s.mail_sent(a, later).unwrap();
+        let to = s.mail(a).unwrap().recipient;
+        assert!(
+            !s.mail_sent(a, "old@example.org", later).unwrap(),
+            "sent to an address since corrected: it stays queued"
+        );
+        assert_eq!(s.mail(a).unwrap().status, MailStatus::Queued);
+        assert!(s.mail_sent(a, &to, later).unwrap());
         let m = s.mail(a).unwrap();
         assert_eq!(
             (m.status, m.attempts, m.last_error),

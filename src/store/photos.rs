@@ -86,6 +86,12 @@ impl Store {
         })
     }
 
+    /// A posed capture failed (the camera, or an unreadable photo): on the show's
+    /// timeline, for the night's numbers.
+    pub fn capture_failed(&self, show_id: &str, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| event(tx, show_id, now, TimelineEvent::CaptureFailed))
+    }
+
     /// Records a photo whose files exist; [`show::record_photo`] says what it does to the
     /// show. A posed one replaces the show's *pending* posed photos (a retake), which are
     /// returned so their files can be removed.

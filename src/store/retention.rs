@@ -8,7 +8,8 @@
 //!   it first);
 //! - guests last changed before the cut-off that no remaining show or message holds
 //!   (a waiting guest who never came, a cancelled one, or one whose show just went);
-//! - login sessions that expired before the cut-off.
+//! - login sessions that expired before the cut-off;
+//! - alerts cleared before the cut-off (open ones stay, however old).
 //!
 //! "For good": the connection runs with `secure_delete = ON`, so freed cells and pages are
 //! overwritten with zeros, and after the purge the WAL is checkpointed and truncated, so
@@ -87,6 +88,8 @@ impl Store {
             )? as u64;
             out.sessions =
                 tx.execute("DELETE FROM sessions WHERE expires_at < ?1", params![cut])? as u64;
+            // Alerts hold no guest data; only the history of ended ones is trimmed.
+            tx.execute("DELETE FROM alerts WHERE cleared_at < ?1", params![cut])?;
             Ok(out)
         })?;
         // Copy the zeroed pages into the database file and empty the WAL, so the old

@@ -14,20 +14,20 @@
 //! - all of it blocks: it runs on HTTP worker threads or `spawn_blocking`, never on a
 //!   tokio worker.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::Alerts;
 use crate::camera::{CameraError, CameraHandle};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::lights::{LightsHandle, Program};
 use crate::outbox::Outbox;
 use crate::photos::{self, PhotoError, PhotoFiles};
-use crate::show::{PhotoKind, Refusal, RefusalCode, ShowAction};
+use crate::show::{AlertKind, PhotoKind, Refusal, RefusalCode, ShowAction};
 use crate::store::{self, Mail, NewPhoto, Photo, Show, Store};
 
 /// Free and total bytes of the filesystem holding `path` (the data folder: photos and
@@ -56,15 +56,11 @@ pub enum TakeError {
     Store(#[from] store::Error),
 }
 
-/// Something the host must know about (shown in the health report).
-#[derive(Debug, Clone)]
-pub struct Alert {
-    pub at: DateTime<Utc>,
-    pub show_id: Option<String>,
-    pub message: String,
+/// The host's sentence for a data disk below the floor (`detail` says how much is free).
+pub fn disk_low_sentence(detail: &str) -> String {
+    format!("The data disk is almost full: {detail}. Free space before the next show.")
 }
 
-const MAX_ALERTS: usize = 20;
 /// Whole-capture attempts for the spontaneous photo (each already retries busy answers).
 const SPONTANEOUS_ATTEMPTS: u32 = 3;
 
@@ -77,7 +73,8 @@ pub struct Studio {
     /// To arm timers from HTTP threads.
     rt: tokio::runtime::Handle,
     stop: CancellationToken,
-    alerts: Mutex<VecDeque<Alert>>,
+    /// What the host must know about (persisted; see `crate::alerts`).
+    alerts: Alerts,
     /// Photo rows whose files were missing at start-up.
     missing_files: Mutex<Vec<String>>,
     /// Tells the tablets a photo arrived (the spontaneous timer has no HTTP request).
@@ -97,6 +94,7 @@ impl Studio {
         events: Arc<crate::events::Events>,
         clock: Clock,
     ) -> Studio {
+        let alerts = Alerts::new(store.clone(), events.clone(), clock.clone());
         Studio {
             events,
             clock,
@@ -107,7 +105,7 @@ impl Studio {
             lights,
             rt: tokio::runtime::Handle::current(),
             stop,
-            alerts: Mutex::new(VecDeque::new()),
+            alerts,
             missing_files: Mutex::new(Vec::new()),
         }
     }
@@ -177,13 +175,24 @@ impl Studio {
         &self.files
     }
 
-    pub fn alerts(&self) -> Vec<Alert> {
-        self.alerts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+    pub fn alerts(&self) -> &Alerts {
+        &self.alerts
+    }
+
+    /// The camera task's state changed: a camera that is gone (lost, or a connection
+    /// attempt failed) raises `camera_offline`; a connected one clears it. Before the
+    /// first connection attempt nothing is known, and nothing is said.
+    pub fn camera_seen(&self, state: &crate::camera::CameraState) {
+        if state.connected {
+            self.alerts.clear(AlertKind::CameraOffline, None);
+        } else if state.last_error.is_some() {
+            // The error itself is in health's camera block, for the technician.
+            self.alerts.raise(
+                AlertKind::CameraOffline,
+                None,
+                "The camera is not connected: check its USB cable and that it is switched on.",
+            );
+        }
     }
 
     pub fn missing_files(&self) -> Vec<String> {
@@ -191,19 +200,6 @@ impl Studio {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-
-    fn alert(&self, show_id: Option<&str>, message: String) {
-        log::error!(show = show_id.unwrap_or("-"); "ALERT: {message}");
-        let mut a = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
-        a.push_back(Alert {
-            at: self.clock.now(),
-            show_id: show_id.map(str::to_string),
-            message,
-        });
-        while a.len() > MAX_ALERTS {
-            a.pop_front();
-        }
     }
 
     /// Start-up: sweep temp files a crash left, report rows whose files are missing, and
@@ -226,6 +222,10 @@ impl Studio {
                 missing.push(p.id);
             }
         }
+        let sentence = (!missing.is_empty())
+            .then(|| format!("{} photos' files are missing on the box.", missing.len()));
+        self.alerts
+            .set(AlertKind::PhotoFilesMissing, None, sentence.as_deref());
         *self.missing_files.lock().unwrap_or_else(|p| p.into_inner()) = missing;
         for (show, started) in self.store.awaiting_spontaneous()? {
             log::info!(show = show.as_str(); "re-arming the spontaneous photo after a restart");
@@ -261,15 +261,19 @@ impl Studio {
         });
     }
 
+    /// Free space against the floor, before a shutter fires; raises or clears `disk_low`.
     fn disk_check(&self) -> Result<(), TakeError> {
         let floor = self.config.storage.min_free_bytes;
-        match disk_space(&self.config.storage.data_dir) {
+        let r = match disk_space(&self.config.storage.data_dir) {
             Ok((free, _)) if free < floor => Err(TakeError::DiskLow {
                 free_mb: free / (1024 * 1024),
                 floor_mb: floor / (1024 * 1024),
             }),
             _ => Ok(()),
-        }
+        };
+        let low = r.as_ref().err().map(|e| disk_low_sentence(&e.to_string()));
+        self.alerts.set(AlertKind::DiskLow, None, low.as_deref());
+        r
     }
 
     /// Takes the show's spontaneous photo now (timer or trigger); once per show. A
@@ -277,7 +281,11 @@ impl Studio {
     pub fn take_spontaneous(&self, show_id: &str) -> Result<Photo, TakeError> {
         let now = self.clock.now();
         self.disk_check().inspect_err(|e| {
-            self.alert(Some(show_id), format!("spontaneous photo not taken: {e}"));
+            self.alerts.raise(
+                AlertKind::SpontaneousFailed,
+                Some(show_id),
+                &format!("The spontaneous photo of a show was not taken: {e}."),
+            );
         })?;
         self.store.claim_spontaneous(show_id, now)?;
         let mut last = None;
@@ -285,6 +293,8 @@ impl Studio {
             match self.shoot(show_id, PhotoKind::Spontaneous) {
                 Ok((p, _)) => {
                     log::info!(show = show_id, photo = p.id.as_str(), attempt = attempt; "spontaneous photo taken");
+                    self.alerts
+                        .clear(AlertKind::SpontaneousFailed, Some(show_id));
                     return Ok(p);
                 }
                 Err(TakeError::Camera(e @ (CameraError::StoreFull | CameraError::Failed(_)))) => {
@@ -303,7 +313,13 @@ impl Studio {
         }
         let e = last.expect("at least one attempt ran");
         self.store.spontaneous_failed(show_id, self.clock.now())?;
-        self.alert(Some(show_id), format!("the spontaneous photo failed: {e}"));
+        self.alerts.raise(
+            AlertKind::SpontaneousFailed,
+            Some(show_id),
+            &format!(
+                "The spontaneous photo failed: {e}. It can be tried again while the show runs."
+            ),
+        );
         Err(e)
     }
 
@@ -331,10 +347,21 @@ impl Studio {
         let (photo, replaced) = match self.shoot(show_id, PhotoKind::Posed) {
             Ok(r) => {
                 self.lights.run(Program::Captured { markers });
+                self.alerts.clear(AlertKind::CaptureFailed, Some(show_id));
                 r
             }
             Err(e) => {
                 self.lights.run(Program::Error { markers });
+                if !matches!(e, TakeError::Refused(_)) {
+                    if let Err(err) = self.store.capture_failed(show_id, self.clock.now()) {
+                        log::error!(show = show_id; "recording a failed capture failed: {err}");
+                    }
+                    self.alerts.raise(
+                        AlertKind::CaptureFailed,
+                        Some(show_id),
+                        &format!("A posed photo could not be taken: {e}."),
+                    );
+                }
                 return Err(e);
             }
         };

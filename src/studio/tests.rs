@@ -151,7 +151,7 @@ async fn the_spontaneous_photo_is_taken_at_its_offset_and_not_a_second_before() 
     assert!(
         settle(TICK, || !spontaneous(&store, &show).is_empty()).await,
         "no spontaneous photo once the offset passed: {:?} {:?}",
-        r.studio.alerts(),
+        r.studio.alerts().list(false, 10).unwrap(),
         r.store.show(&show).unwrap()
     );
     let p = spontaneous(&r.store, &show).remove(0);
@@ -161,7 +161,11 @@ async fn the_spontaneous_photo_is_taken_at_its_offset_and_not_a_second_before() 
         "captured {late} after the offset"
     );
     assert_eq!(r.camera.captures(), 1);
-    assert!(r.studio.alerts().is_empty(), "{:?}", r.studio.alerts());
+    assert!(
+        r.studio.alerts().list(false, 10).unwrap().is_empty(),
+        "{:?}",
+        r.studio.alerts().list(false, 10)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -182,7 +186,11 @@ async fn a_show_cancelled_before_the_offset_takes_no_spontaneous_photo() {
         "a cancelled show fired the shutter"
     );
     assert_eq!(r.store.show(&show).unwrap().status, ShowStatus::Cancelled);
-    assert!(r.studio.alerts().is_empty(), "{:?}", r.studio.alerts());
+    assert!(
+        r.studio.alerts().list(false, 10).unwrap().is_empty(),
+        "{:?}",
+        r.studio.alerts().list(false, 10)
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -185,6 +185,9 @@ fn the_host_corrects_and_cancels_guests() {
     );
     let r = d.post(&cancel, &host, &json!({}));
     assert_eq!(r.status, 409, "cancelling twice is a conflict");
+    // A cancelled guest is no longer corrected; the code names why.
+    let r = d.req("PATCH", &path, Some(&host), Some(&json!({"name": "Ana"})));
+    assert_eq!((r.status, r.code()), (409, "guest_cancelled"));
     // Cancelled is not erased: the guest is still there for the host.
     assert_eq!(d.get(&path, &host).status, 200);
     assert_eq!(

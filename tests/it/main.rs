@@ -6,10 +6,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod alerts;
 mod auth;
 mod browser;
 mod cli;
 mod concurrency;
+mod corrections;
 mod door;
 mod email;
 mod events;
@@ -23,3 +25,4 @@ mod ops;
 mod photos;
 mod service;
 mod shows;
+mod stats;
