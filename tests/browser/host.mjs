@@ -98,12 +98,12 @@ try {
   await page.goto(base + "/host");
 
   // ---- Spanish by default; a wrong PIN in plain words ----------------------------------
-  await page.getByLabel("PIN de anfitrión").fill("000000");
+  await page.getByLabel("PIN de la consola").fill("000000");
   await page.getByRole("button", { name: "Entrar" }).click();
   await page.locator("#login-error").filter({ hasText: "El PIN no es correcto." }).waitFor({ timeout: T });
   await axe(page, "login (es)");
   await shot(page, "login-error");
-  await page.getByLabel("PIN de anfitrión").fill(hostPin);
+  await page.getByLabel("PIN de la consola").fill(hostPin);
   await page.getByRole("button", { name: "Entrar" }).click();
   await page.locator("#live").filter({ hasText: "en directo" }).waitFor({ timeout: T });
   await page.getByText("Lista de espera").waitFor({ timeout: T });
@@ -150,7 +150,7 @@ try {
   // ---- a scheduled show moves ten minutes later ----------------------------------------
   const anaShow = page.locator("#shows article[data-status=scheduled]").filter({ hasText: "Ana Ruiz" });
   const before = await anaShow.locator("h3").innerText();
-  await anaShow.getByRole("button", { name: "Cambiar hora o invitados…" }).click();
+  await anaShow.getByRole("button", { name: "Cambiar hora o personas…" }).click();
   const edit = page.locator("#show-sheet");
   const moved = await edit.getByLabel("Hora").inputValue();
   const later = new Date(new Date(moved).getTime() + 10 * 60000);
