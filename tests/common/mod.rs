@@ -7,7 +7,7 @@ pub mod contract;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -742,4 +742,44 @@ impl Drop for Relay {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `tests/browser/`, checked to hold its node packages (playwright-core, axe-core).
+pub fn browser_dir() -> &'static str {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    for package in ["playwright-core", "axe-core"] {
+        assert!(
+            Path::new(dir).join("node_modules").join(package).exists(),
+            "run `npm ci --prefix tests/browser` (scripts/test.sh does)"
+        );
+    }
+    dir
+}
+
+/// `target/browser-screenshots/<folder>`, emptied for a new run.
+pub fn screenshots(folder: &str) -> String {
+    let dir = format!(
+        "{}/target/browser-screenshots/{folder}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs `node tests/browser/<script> <args…>` and returns what it printed; the test fails
+/// unless the script succeeded and said `ok:`.
+pub fn run_node(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("node")
+        .arg(format!("{}/{script}", browser_dir()))
+        .args(args)
+        .output()
+        .expect("running node (Debian's nodejs)");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script}: {log}");
+    assert!(log.contains("ok:"), "{script}: {log}");
+    log
 }

@@ -4,17 +4,10 @@
 //! the real daemon. Screenshots of every step are kept in `target/browser-screenshots/` (the
 //! kiosk's and the host console's in their `kiosk/` and `host/` folders).
 
-use crate::common::{Daemon, HOST_PIN, KIOSK_PIN};
+use crate::common::{Daemon, HOST_PIN, KIOSK_PIN, browser_dir, run_node, screenshots};
 
 #[test]
 fn two_guests_register_and_the_host_runs_their_show_to_the_outbox() {
-    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
-    assert!(
-        std::path::Path::new(browser)
-            .join("node_modules/playwright-core")
-            .exists(),
-        "run `npm ci --prefix tests/browser` (scripts/test.sh does)"
-    );
     // A short show clock: the spontaneous photo comes by itself 3 s after start, and the
     // posed photo's countdown lasts 2 s.
     let d = Daemon::start_custom(|c| {
@@ -27,54 +20,19 @@ fn two_guests_register_and_the_host_runs_their_show_to_the_outbox() {
             let _ = std::fs::remove_file(f.path());
         }
     }
-    let out = std::process::Command::new("node")
-        .arg(format!("{browser}/e2e.mjs"))
-        .arg(format!("http://{}", d.addr))
-        .arg(HOST_PIN)
-        .arg(KIOSK_PIN)
-        .arg(shots)
-        .output()
-        .expect("running node (Debian's nodejs)");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{log}");
-    assert!(log.contains("ok:"), "{log}");
+    let url = format!("http://{}", d.addr);
+    run_node("e2e.mjs", &[&url, HOST_PIN, KIOSK_PIN, shots]);
     d.stop().unwrap();
 }
 
 #[test]
 fn the_kiosk_forgives_mistakes_and_never_registers_a_guest_twice() {
-    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
-    assert!(
-        std::path::Path::new(browser)
-            .join("node_modules/axe-core")
-            .exists(),
-        "run `npm ci --prefix tests/browser` (scripts/test.sh does)"
-    );
     let d = Daemon::start();
-    let shots = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/target/browser-screenshots/kiosk"
+    let url = format!("http://{}", d.addr);
+    let log = run_node(
+        "kiosk.mjs",
+        &[&url, HOST_PIN, KIOSK_PIN, &screenshots("kiosk")],
     );
-    let _ = std::fs::remove_dir_all(shots);
-    let out = std::process::Command::new("node")
-        .arg(format!("{browser}/kiosk.mjs"))
-        .arg(format!("http://{}", d.addr))
-        .arg(HOST_PIN)
-        .arg(KIOSK_PIN)
-        .arg(shots)
-        .output()
-        .expect("running node (Debian's nodejs)");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{log}");
-    assert!(log.contains("ok:"), "{log}");
     println!("{log}");
     d.stop().unwrap();
 }
@@ -87,27 +45,16 @@ fn the_host_console_keeps_failures_in_sight_and_asks_before_destroying() {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::process::Stdio;
 
-    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
-    assert!(
-        std::path::Path::new(browser)
-            .join("node_modules/axe-core")
-            .exists(),
-        "run `npm ci --prefix tests/browser` (scripts/test.sh does)"
-    );
     let d = Daemon::start_custom(|c| {
         c.countdown(2);
     });
-    let shots = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/target/browser-screenshots/host"
-    );
-    let _ = std::fs::remove_dir_all(shots);
+    let shots = screenshots("host");
     let mut child = std::process::Command::new("node")
-        .arg(format!("{browser}/host.mjs"))
+        .arg(format!("{}/host.mjs", browser_dir()))
         .arg(format!("http://{}", d.addr))
         .arg(HOST_PIN)
         .arg(KIOSK_PIN)
-        .arg(shots)
+        .arg(&shots)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{Daemon, Resp, finished_show, wait_for};
+use crate::common::{Daemon, Resp, finished_show, run_node, screenshots, wait_for};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use serde_json::{Value, json};
 
@@ -115,13 +115,6 @@ fn the_photos_are_inline_parts_the_html_shows_and_the_footer_says_how_long_data_
 
 #[test]
 fn the_email_fits_a_390_px_phone_and_a_1024_px_screen_in_chromium() {
-    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
-    assert!(
-        std::path::Path::new(browser)
-            .join("node_modules/playwright-core")
-            .exists(),
-        "run `npm ci --prefix tests/browser` (scripts/test.sh does)"
-    );
     let d = Daemon::start();
     let raw = one_message(&d, "Sam O'Neil", "sam@example.org", "en");
     let m = MessageParser::default().parse(&raw[..]).unwrap();
@@ -138,23 +131,7 @@ fn the_email_fits_a_390_px_phone_and_a_1024_px_screen_in_chromium() {
     assert!(!html.contains("cid:"), "every cid resolved");
     let page = dir.path().join("mail.html");
     std::fs::write(&page, html).unwrap();
-    let shots = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/target/browser-screenshots/mail"
-    );
-    let _ = std::fs::remove_dir_all(shots);
-    let out = std::process::Command::new("node")
-        .arg(format!("{browser}/mail.mjs"))
-        .arg(&page)
-        .arg(shots)
-        .output()
-        .expect("running node (Debian's nodejs)");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{log}");
-    assert!(log.contains("ok:"), "{log}");
+    let page = page.to_string_lossy();
+    run_node("mail.mjs", &[&page, &screenshots("mail")]);
     d.stop().unwrap();
 }
