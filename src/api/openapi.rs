@@ -87,22 +87,38 @@ pub fn get_openapi(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
     ))
 }
 
+fn header(doc: &mut serde_json::Value, params: &str, name: &str, pattern: &str, description: &str) {
+    if let Some(params) = doc.pointer_mut(params).and_then(|p| p.as_array_mut()) {
+        for p in params.iter_mut().filter(|p| p["name"] == name) {
+            p["schema"] = serde_json::json!({"type": "string", "pattern": pattern});
+            p["description"] = description.into();
+        }
+    }
+}
+
 /// The document as served: [`document`] plus what utoipa cannot say. An event's `data:`
 /// line is a string holding JSON; `contentMediaType` + `contentSchema` (JSON Schema
 /// 2020-12, which OpenAPI 3.1 uses) say so, and let a client or a fuzzer check the JSON
 /// inside it against [`stream::EventData`].
 pub fn served(essences: &[Essence]) -> serde_json::Value {
     let mut doc = serde_json::to_value(document(essences)).expect("the document serialises");
-    // A header is text: `Last-Event-ID` is an event id written out, never null.
-    if let Some(params) = doc
-        .pointer_mut("/paths/~1api~1events/get/parameters")
-        .and_then(|p| p.as_array_mut())
-    {
-        for p in params.iter_mut().filter(|p| p["name"] == "Last-Event-ID") {
-            p["schema"] = serde_json::json!({"type": "string", "pattern": "^([0-9]{1,18})?$"});
-            p["description"] = "resume after this event (empty: as if absent)".into();
-        }
-    }
+    // A header is text, never null (utoipa makes an optional header nullable): say what
+    // each one's text must be.
+    header(
+        &mut doc,
+        "/paths/~1api~1events/get/parameters",
+        "Last-Event-ID",
+        "^([0-9]{1,18})?$",
+        "resume after this event (empty: as if absent)",
+    );
+    header(
+        &mut doc,
+        "/paths/~1api~1guests/post/parameters",
+        "Idempotency-Key",
+        "^[!-~]{1,255}$",
+        "one value (1 to 255 visible ASCII characters) per registration attempt; \
+         retry with the same value after a network failure",
+    );
     // Every SSE field is text: the id is a number written out.
     if let Some(id) = doc.pointer_mut("/components/schemas/EventFrame/properties/id") {
         *id = serde_json::json!({
@@ -313,6 +329,14 @@ mod tests {
             data["contentSchema"]["$ref"],
             "#/components/schemas/EventData"
         );
+        let key = doc["paths"]["/api/guests"]["post"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap();
+        assert_eq!(key["schema"]["type"], "string", "never null");
+        assert_eq!(key["schema"]["pattern"], "^[!-~]{1,255}$");
         assert_eq!(
             doc["components"]["schemas"]["NewGuest"]["properties"]["consent"]["enum"],
             serde_json::json!([true])
