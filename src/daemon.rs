@@ -128,7 +128,8 @@ pub async fn run(
     // Reading and test-rendering the templates is file IO: keep it off the async workers.
     let outbox = {
         let (config, store, events) = (config.clone(), store.clone(), events.clone());
-        tokio::task::spawn_blocking(move || Outbox::new(config, store, events))
+        let alerts = studio.alerts().clone();
+        tokio::task::spawn_blocking(move || Outbox::new(config, store, events, alerts))
             .await
             .context("loading the mail templates panicked")?
             .context("loading the mail templates")?

@@ -107,11 +107,13 @@ pub struct Outbox {
 
 impl Outbox {
     /// Loads and checks the templates (an error names the file) and prepares the sender;
-    /// nothing is sent before [`Outbox::start`].
+    /// nothing is sent before [`Outbox::start`]. `alerts` is the daemon's one alerts
+    /// handle (the studio's), so mail alerts carry the same clock as the others.
     pub fn new(
         config: Arc<Config>,
         store: Arc<Store>,
         events: Arc<crate::events::Events>,
+        alerts: crate::alerts::Alerts,
     ) -> anyhow::Result<Outbox> {
         let templates = Templates::load(
             config.mail.templates_dir.as_deref(),
@@ -119,11 +121,6 @@ impl Outbox {
             retention_days(&config),
         )?;
         let files = PhotoFiles::new(&config.storage.data_dir);
-        let alerts = crate::alerts::Alerts::new(
-            store.clone(),
-            events.clone(),
-            crate::clock::Clock::system(),
-        );
         Ok(Outbox {
             shared: Arc::new(Shared {
                 alerts,
