@@ -13,7 +13,10 @@
 //!   channel for the health report and logged once per change.
 
 pub mod gphoto;
+pub mod power;
+pub mod recovery;
 pub mod simulated;
+pub mod usb;
 
 use std::time::Duration;
 
@@ -23,6 +26,8 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 pub use gphoto::Gphoto;
+pub use power::{Power, PowerTiming, SimPower};
+pub use recovery::{Recoveries, Rung};
 pub use simulated::{Fault, SimControl, Simulated};
 
 use anyhow::Context;
@@ -198,6 +203,12 @@ pub struct CameraState {
     pub last_error: Option<String>,
     pub captures: u64,
     pub failures: u64,
+    /// The recovery ladder is climbing this rung.
+    pub recovering: Option<Rung>,
+    /// Rungs climbed since start-up (see [`recovery`]).
+    pub recoveries: Recoveries,
+    /// The ladder ran out and the camera has not come back since.
+    pub ladder_exhausted: bool,
 }
 
 enum Request {
@@ -255,6 +266,16 @@ pub fn spawn(
     timing: Timing,
     stop: CancellationToken,
 ) -> (CameraHandle, tokio::task::JoinHandle<()>) {
+    spawn_with_power(device, timing, None, stop)
+}
+
+/// [`spawn`], with the relay on the camera's power for the ladder's power-cycle rung.
+pub fn spawn_with_power(
+    device: Device,
+    timing: Timing,
+    power: Option<(Power, PowerTiming)>,
+    stop: CancellationToken,
+) -> (CameraHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(8);
     let (state_tx, state_rx) = watch::channel(CameraState {
         backend: device.backend(),
@@ -265,10 +286,16 @@ pub fn spawn(
         last_error: None,
         captures: 0,
         failures: 0,
+        recovering: None,
+        recoveries: Recoveries::default(),
+        ladder_exhausted: false,
     });
     let owner = Owner {
         device,
         timing,
+        power,
+        last_port: None,
+        climb: false,
         state: state_tx,
         backoff: timing.backoff_min,
         next_try: Instant::now(),
@@ -286,6 +313,12 @@ pub fn spawn(
 struct Owner {
     device: Device,
     timing: Timing,
+    /// The relay on the camera's power, if `camera.power_pin` is set.
+    power: Option<(Power, PowerTiming)>,
+    /// The port of the last connection (for the USB reset rung).
+    last_port: Option<String>,
+    /// The next reconnect climbs the recovery ladder (an I/O error or a stuck call).
+    climb: bool,
     state: watch::Sender<CameraState>,
     /// Current reconnect delay.
     backoff: Duration,
@@ -343,19 +376,28 @@ impl Owner {
         }
     }
 
+    fn on_connected(&mut self, info: CameraInfo) {
+        log::info!(model = info.model.as_str(), port = info.port.as_str(),
+            settings = format!("{:?}", info.settings).as_str();
+            "camera connected: {} on {}", info.model, info.port);
+        self.backoff = self.timing.backoff_min;
+        self.last_port = Some(info.port.clone());
+        self.state.send_modify(|s| {
+            s.connected = true;
+            s.info = Some(info);
+            s.since = Utc::now();
+            s.last_error = None;
+            s.ladder_exhausted = false;
+        });
+    }
+
     async fn try_connect(&mut self) -> bool {
+        if std::mem::take(&mut self.climb) {
+            return self.climb().await;
+        }
         match self.call(|d, _| Box::pin(d.connect())).await {
             Ok(info) => {
-                log::info!(model = info.model.as_str(), port = info.port.as_str(),
-                    settings = format!("{:?}", info.settings).as_str();
-                    "camera connected: {} on {}", info.model, info.port);
-                self.backoff = self.timing.backoff_min;
-                self.state.send_modify(|s| {
-                    s.connected = true;
-                    s.info = Some(info);
-                    s.since = Utc::now();
-                    s.last_error = None;
-                });
+                self.on_connected(info);
                 true
             }
             Err(e) => {
@@ -375,6 +417,7 @@ impl Owner {
 
     fn lost(&mut self, e: &CameraError) {
         self.device.release();
+        self.climb = recovery::climbs(e);
         log_failure(e);
         log::warn!(error = e.to_string().as_str(); "camera disconnected; reconnecting in the background");
         self.backoff = self.timing.backoff_min;
@@ -426,7 +469,10 @@ impl Owner {
             match self.call(|d, limit| Box::pin(d.capture(limit))).await {
                 Ok(jpeg) => return Ok((jpeg, attempts)),
                 Err(CameraError::Busy(m)) if attempts <= self.timing.busy_retries => {
-                    log::info!(attempt = attempts; "camera busy ({m}); retrying at once");
+                    log::info!(rung = "retry", attempt = attempts, error = m.as_str();
+                        "camera busy ({m}); retrying at once");
+                    self.state
+                        .send_modify(|s| s.recoveries.count(Rung::Retry));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) if e.is_disconnect() => {

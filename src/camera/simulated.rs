@@ -21,6 +21,23 @@ pub enum Fault {
     StoreFull,
     /// The camera sends something that is not a JPEG.
     Garbage,
+    /// The capture fails with an I/O error; reopening the session brings it back.
+    Io,
+    /// The capture fails with an I/O error, and the next this many connects fail too.
+    ReopenFails(u32),
+    /// The capture fails with an I/O error and the body wedges: no connect succeeds until
+    /// its USB device is reset.
+    WedgedUntilUsbReset,
+    /// The capture fails with an I/O error and the body wedges hard: neither reopening nor
+    /// a USB reset helps, only cutting its power (the relay off, then on).
+    WedgedUntilPowerCycle,
+}
+
+/// Why a wedged simulated body refuses to connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wedge {
+    UntilUsbReset,
+    UntilPowerCycle,
 }
 
 #[derive(Debug)]
@@ -30,6 +47,14 @@ struct Script {
     captures: u64,
     /// When each shutter release happened.
     shutters: Vec<tokio::time::Instant>,
+    /// Connects still to fail (`Fault::ReopenFails`).
+    failing_connects: u32,
+    wedge: Option<Wedge>,
+    /// The relay feeds it power (see `power::SimPower::wire`).
+    powered: bool,
+    /// The power was cut since the wedge began.
+    power_was_cut: bool,
+    usb_resets: u64,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -59,6 +84,21 @@ impl SimControl {
     pub fn shutter_times(&self) -> Vec<tokio::time::Instant> {
         self.lock().shutters.clone()
     }
+    /// USB resets the camera received.
+    pub fn usb_resets(&self) -> u64 {
+        self.lock().usb_resets
+    }
+    /// The power relay switched (called by `power::SimPower`): without power nothing
+    /// answers; power back after a cut frees a body wedged until a power cycle.
+    pub fn set_power(&self, on: bool) {
+        let mut s = self.lock();
+        if !on {
+            s.power_was_cut = true;
+        } else if s.power_was_cut && s.wedge == Some(Wedge::UntilPowerCycle) {
+            s.wedge = None;
+        }
+        s.powered = on;
+    }
 }
 
 pub struct Simulated {
@@ -82,6 +122,11 @@ impl Simulated {
             plugged: true,
             captures: 0,
             shutters: Vec::new(),
+            failing_connects: 0,
+            wedge: None,
+            powered: true,
+            power_was_cut: false,
+            usb_resets: 0,
         }));
         (
             Simulated {
@@ -93,12 +138,8 @@ impl Simulated {
     }
 
     fn plugged(&self) -> Result<(), CameraError> {
-        if self
-            .script
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .plugged
-        {
+        let s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        if s.plugged && s.powered {
             Ok(())
         } else {
             Err(CameraError::Disconnected(
@@ -109,6 +150,20 @@ impl Simulated {
 
     pub(super) async fn connect(&mut self) -> Result<CameraInfo, CameraError> {
         self.plugged()?;
+        {
+            let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+            if s.wedge.is_some() {
+                return Err(CameraError::Disconnected(
+                    "I/O error opening the camera: the body does not answer (simulated)".into(),
+                ));
+            }
+            if s.failing_connects > 0 {
+                s.failing_connects -= 1;
+                return Err(CameraError::Disconnected(
+                    "I/O error opening the camera (simulated)".into(),
+                ));
+            }
+        }
         Ok(CameraInfo {
             model: "Simulated Camera".into(),
             port: "simulated:".into(),
@@ -134,6 +189,24 @@ impl Simulated {
             Some(Fault::Stuck(d)) => tokio::time::sleep(d).await,
             Some(Fault::StoreFull) => return Err(CameraError::StoreFull),
             Some(Fault::Garbage) => return Ok(b"this is not a jpeg".to_vec()),
+            Some(f @ (Fault::Io
+            | Fault::ReopenFails(_)
+            | Fault::WedgedUntilUsbReset
+            | Fault::WedgedUntilPowerCycle)) => {
+                let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+                match f {
+                    Fault::ReopenFails(n) => s.failing_connects = n,
+                    Fault::WedgedUntilUsbReset => s.wedge = Some(Wedge::UntilUsbReset),
+                    Fault::WedgedUntilPowerCycle => {
+                        s.wedge = Some(Wedge::UntilPowerCycle);
+                        s.power_was_cut = false;
+                    }
+                    _ => {}
+                }
+                return Err(CameraError::Disconnected(
+                    "I/O error during capture (simulated)".into(),
+                ));
+            }
             None => tokio::time::sleep(Duration::from_millis(30)).await,
         }
         Ok(self.pattern.as_ref().clone())
@@ -144,4 +217,15 @@ impl Simulated {
     }
 
     pub(super) fn release(&mut self) {}
+
+    /// The USB reset rung: frees a body wedged until a reset (not one that needs power).
+    pub(super) async fn usb_reset(&mut self) -> Result<(), CameraError> {
+        self.plugged()?;
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        s.usb_resets += 1;
+        if s.wedge == Some(Wedge::UntilUsbReset) {
+            s.wedge = None;
+        }
+        Ok(())
+    }
 }

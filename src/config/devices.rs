@@ -32,6 +32,12 @@ pub struct CameraConfig {
     pub busy_retries: u32,
     /// The JPEG the simulated camera shoots (default: a generated test pattern).
     pub simulated_photo: Option<PathBuf>,
+    /// Recovery ladder: BCM pin of the relay on the camera's power (dummy battery); the
+    /// relay backend follows `lights.backend`. None: the ladder has no power-cycle rung.
+    pub power_pin: Option<u8>,
+    /// Recovery ladder: how long the power stays cut, and how long the body boots.
+    pub power_off: Duration,
+    pub power_boot: Duration,
 }
 
 /// `lights.backend`.
@@ -78,6 +84,10 @@ pub(super) struct RawCamera {
     poll_seconds: u32,
     busy_retries: u32,
     simulated_photo: Option<PathBuf>,
+    /// Signed, so a negative pin is reported as a bad pin rather than a type error.
+    power_pin: Option<i64>,
+    power_off_seconds: u32,
+    power_boot_seconds: u32,
 }
 
 impl Default for RawCamera {
@@ -90,6 +100,9 @@ impl Default for RawCamera {
             poll_seconds: 5,
             busy_retries: 3,
             simulated_photo: None,
+            power_pin: None,
+            power_off_seconds: 3,
+            power_boot_seconds: 8,
         }
     }
 }
@@ -151,7 +164,31 @@ pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigEr
         )?,
         poll_interval: secs(r.poll_seconds, "camera.poll_seconds", 1..=600)?,
         busy_retries: in_range(r.busy_retries, "camera.busy_retries", 0..=20)?,
+        power_pin: match r.power_pin {
+            None => None,
+            Some(p) => Some(u8::try_from(p).ok().filter(|_| BCM_PINS.contains(&p)).ok_or_else(
+                || {
+                    bad(
+                        "camera.power_pin",
+                        format!("pin {p} is not a BCM GPIO of the Pi's header (0–27)"),
+                    )
+                },
+            )?),
+        },
+        power_off: secs(r.power_off_seconds, "camera.power_off_seconds", 1..=60)?,
+        power_boot: secs(r.power_boot_seconds, "camera.power_boot_seconds", 1..=120)?,
     })
+}
+
+/// `camera.power_pin` drives a relay of its own: it must not be a floor marker's pin.
+pub(super) fn power_pin_apart(c: &CameraConfig, l: &LightsConfig) -> Result<(), ConfigError> {
+    match c.power_pin {
+        Some(p) if l.pins.contains(&p) => Err(bad(
+            "camera.power_pin",
+            format!("pin {p} is already a floor marker in `lights.pins`"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn lights(r: RawLights) -> Result<LightsConfig, ConfigError> {
@@ -254,6 +291,18 @@ mod tests {
                 "backend = \"simulated\"\nbusy_retries = 21",
                 "camera.busy_retries",
             ),
+            ("backend = \"simulated\"\npower_pin = 28", "camera.power_pin"),
+            ("backend = \"simulated\"\npower_pin = -1", "camera.power_pin"),
+            // 17 is a floor marker in the default `lights.pins`.
+            ("backend = \"simulated\"\npower_pin = 17", "camera.power_pin"),
+            (
+                "backend = \"simulated\"\npower_pin = 5\npower_off_seconds = 0",
+                "camera.power_off_seconds",
+            ),
+            (
+                "backend = \"simulated\"\npower_pin = 5\npower_boot_seconds = 121",
+                "camera.power_boot_seconds",
+            ),
         ] {
             assert_refused(&camera(text), key);
         }
@@ -264,6 +313,13 @@ mod tests {
         .camera;
         assert_eq!(c.backend, CameraBackend::Gphoto2);
         assert_eq!(c.port.as_deref(), Some("usb:001,004"));
+        assert_eq!(c.power_pin, None);
+        let c = parse(&camera("backend = \"simulated\"\npower_pin = 5"))
+            .unwrap()
+            .camera;
+        assert_eq!(c.power_pin, Some(5));
+        assert_eq!(c.power_off, Duration::from_secs(3));
+        assert_eq!(c.power_boot, Duration::from_secs(8));
     }
 
     #[test]

@@ -132,11 +132,16 @@ impl Config {
 
 /// Runs every section's check; the first bad key wins.
 fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
+    let server = server::server(raw.server)?;
+    let storage = server::storage(required(raw.storage, "storage")?, base)?;
+    let camera = devices::camera(required(raw.camera, "camera")?, base)?;
+    let lights = devices::lights(required(raw.lights, "lights")?)?;
+    devices::power_pin_apart(&camera, &lights)?;
     Ok(Config {
-        server: server::server(raw.server)?,
-        storage: server::storage(required(raw.storage, "storage")?, base)?,
-        camera: devices::camera(required(raw.camera, "camera")?, base)?,
-        lights: devices::lights(required(raw.lights, "lights")?)?,
+        server,
+        storage,
+        camera,
+        lights,
         show: venue::show(raw.show)?,
         mail: mail::mail(required(raw.mail, "mail")?, base)?,
         auth: auth::auth(required(raw.auth, "auth")?, base)?,
