@@ -29,6 +29,8 @@ const HEALTH_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30)
 pub struct Devices {
     pub camera: Device,
     pub lights: lights::Device,
+    /// The relay on the camera's power (`camera.power_pin`), for the recovery ladder.
+    pub camera_power: Option<(camera::Power, camera::PowerTiming)>,
 }
 
 impl Devices {
@@ -39,6 +41,8 @@ impl Devices {
         Ok(Devices {
             camera: Device::from_config(&config.camera)?,
             lights: lights::Device::from_config(&config.lights)?,
+            camera_power: camera::Power::from_config(&config.camera, config.lights.backend)
+                .map_err(anyhow::Error::msg)?,
         })
     }
 }
@@ -68,9 +72,10 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let events = Arc::new(Events::new());
-    let (camera, camera_task) = camera::spawn(
+    let (camera, camera_task) = camera::spawn_with_power(
         devices.camera,
         camera::Timing::from_config(&config.camera),
+        devices.camera_power,
         stop.clone(),
     );
     let (lights, lights_task) = lights::spawn(devices.lights, config.lights.posing, stop.clone());
@@ -92,10 +97,15 @@ pub async fn run(
         tokio::spawn(async move {
             let mut last = (watch.borrow().connected, watch.borrow().busy);
             // What the alert last heard: (connected, a connection attempt failed).
-            let mut alerted: Option<(bool, bool)> = None;
+            let mut alerted: Option<(bool, bool, bool, bool)> = None;
             loop {
                 let state = watch.borrow_and_update().clone();
-                let seen = (state.connected, state.last_error.is_some());
+                let seen = (
+                    state.connected,
+                    state.last_error.is_some(),
+                    state.ladder_exhausted,
+                    state.recovering.is_some(),
+                );
                 if alerted != Some(seen) {
                     alerted = Some(seen);
                     // The store blocks: off the async workers.

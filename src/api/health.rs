@@ -78,6 +78,47 @@ pub struct CameraOut {
     pub last_error: Option<String>,
     pub captures: u64,
     pub failures: u64,
+    /// The recovery ladder's rung being climbed now (the host sees "reconnecting").
+    pub recovering: Option<RungOut>,
+    /// Rungs of the recovery ladder climbed since start-up, and how often it ran out.
+    pub recoveries: RecoveriesOut,
+}
+
+/// A rung of the camera's recovery ladder.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RungOut {
+    Retry,
+    Reopen,
+    UsbReset,
+    PowerCycle,
+}
+
+impl From<crate::camera::Rung> for RungOut {
+    fn from(r: crate::camera::Rung) -> Self {
+        use crate::camera::Rung as R;
+        match r {
+            R::Retry => RungOut::Retry,
+            R::Reopen => RungOut::Reopen,
+            R::UsbReset => RungOut::UsbReset,
+            R::PowerCycle => RungOut::PowerCycle,
+        }
+    }
+}
+
+/// How often each rung of the recovery ladder was climbed since start-up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveriesOut {
+    /// Busy answers retried at once.
+    pub retry: u64,
+    /// Sessions closed and reopened after an I/O error or a stuck call.
+    pub reopen: u64,
+    /// USB device resets.
+    pub usb_reset: u64,
+    /// Power cuts through the relay (`camera.power_pin`).
+    pub power_cycle: u64,
+    /// Times every rung failed (`camera_offline` says so).
+    pub exhausted: u64,
 }
 
 /// An open alert (see `GET /api/alerts`), as health has always listed them.
@@ -269,6 +310,14 @@ impl From<Report> for HealthOut {
                 last_error: cam.last_error.clone(),
                 captures: cam.captures,
                 failures: cam.failures,
+                recovering: cam.recovering.map(RungOut::from),
+                recoveries: RecoveriesOut {
+                    retry: cam.recoveries.retry,
+                    reopen: cam.recoveries.reopen,
+                    usb_reset: cam.recoveries.usb_reset,
+                    power_cycle: cam.recoveries.power_cycle,
+                    exhausted: cam.recoveries.exhausted,
+                },
             },
             alerts: r
                 .alerts

@@ -426,6 +426,8 @@ impl Owner {
             s.connected = false;
             s.since = Utc::now();
             s.last_error = Some(e.to_string());
+            // Said at once, so nobody sees the camera offline before the ladder starts.
+            s.recovering = recovery::climbs(e).then_some(Rung::Reopen);
         });
     }
 

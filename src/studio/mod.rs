@@ -185,6 +185,17 @@ impl Studio {
     pub fn camera_seen(&self, state: &crate::camera::CameraState) {
         if state.connected {
             self.alerts.clear(AlertKind::CameraOffline, None);
+        } else if state.recovering.is_some() {
+            // The recovery ladder is climbing: the host sees "reconnecting"; the alert
+            // waits until it has run out.
+        } else if state.ladder_exhausted {
+            self.alerts.raise(
+                AlertKind::CameraOffline,
+                None,
+                "The camera stopped answering and every recovery step failed (reopening it, \
+                 resetting its USB connection, cutting its power if a relay is fitted): switch \
+                 the camera off and on, check its battery and USB cable; it reconnects by itself.",
+            );
         } else if state.last_error.is_some() {
             // The error itself is in health's camera block, for the technician.
             self.alerts.raise(

@@ -65,6 +65,8 @@ pub struct Daemon {
     config: String,
     /// Remote control of the simulated camera, to script faults.
     pub camera: cosmosd::camera::SimControl,
+    /// What the simulated relay on the camera's power did (`camera.power_pin`).
+    pub power: cosmosd::camera::SimPower,
     /// What the simulated floor markers did.
     pub lights: cosmosd::lights::SimLights,
     agent: ureq::Agent,
@@ -124,9 +126,20 @@ impl Daemon {
             PHOTO.get_or_init(|| std::sync::Arc::new(cosmosd::photos::test_pattern(3000, 2000, 6)));
         let (sim, camera) = cosmosd::camera::Simulated::with_photo(photo.clone());
         let (lights_dev, lights) = cosmosd::lights::Simulated::new(config.lights.pins.len());
+        // The camera's power relay, when configured, is simulated and wired to the camera.
+        let power = cosmosd::camera::SimPower::default();
+        power.wire(camera.clone());
+        let camera_power = config.camera.power_pin.map(|_| {
+            let timing = cosmosd::camera::PowerTiming {
+                off: config.camera.power_off,
+                boot: config.camera.power_boot,
+            };
+            (cosmosd::camera::Power::Simulated(power.clone()), timing)
+        });
         let devices = cosmosd::daemon::Devices {
             camera: cosmosd::camera::Device::Simulated(sim),
             lights: cosmosd::lights::Device::Simulated(lights_dev),
+            camera_power,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -156,6 +169,7 @@ impl Daemon {
             dir,
             config: text,
             camera,
+            power,
             lights,
             agent,
             stop: Some(stop_tx),
