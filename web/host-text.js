@@ -58,6 +58,9 @@ const HostText = (() => {
       st_photos_deleted: "Fotos borradas", st_mails_sent: "Correos enviados", st_mails_failed: "Correos fallidos",
       st_mails_queued: "Correos en cola", st_capture_failures: "Fallos de cámara", chart: "Los últimos 7 días",
       al_camera_offline: "La cámara no está conectada: comprueba el cable USB y que esté encendida.",
+      // -- camera recovery ladder (issue 14) --
+      cam_reconnecting: "Reconectando la cámara…",
+      // -- end camera recovery ladder --
       al_spontaneous_failed: "La foto espontánea de un show no se hizo: la cámara no respondió. Se puede repetir mientras el show sigue.",
       al_capture_failed: "Una foto posada no se pudo hacer: la cámara no respondió.",
       al_disk_low: "El disco de la caja está casi lleno: avisa al técnico.",
@@ -114,6 +117,9 @@ const HostText = (() => {
       st_photos_deleted: "Photos deleted", st_mails_sent: "Mails sent", st_mails_failed: "Mails failed",
       st_mails_queued: "Mails queued", st_capture_failures: "Camera failures", chart: "The last 7 days",
       al_camera_offline: "The camera is not connected: check its USB cable and that it is switched on.",
+      // -- camera recovery ladder (issue 14) --
+      cam_reconnecting: "Reconnecting the camera…",
+      // -- end camera recovery ladder --
       al_spontaneous_failed: "A show's spontaneous photo was not taken: the camera did not answer. It can be tried again while the show runs.",
       al_capture_failed: "A posed photo could not be taken: the camera did not answer.",
       al_disk_low: "The box's disk is almost full: tell the technician.",
@@ -231,6 +237,8 @@ const HostText = (() => {
   // health's `problems` come as English sentences; Spanish hosts get them in Spanish.
   // Unknown sentences are shown as they are (marked lang="en").
   const problemsEs = [
+    // camera recovery ladder (issue 14): the ladder ran out.
+    [/^The camera stopped answering and every recovery step failed/, () => "La cámara dejó de responder y ningún paso para recuperarla funcionó: apágala y enciéndela, y comprueba su batería y el cable USB; se reconecta sola."],
     [/^The camera is (?:dis|not )connected/, () => "La cámara no está conectada: comprueba el cable USB y que esté encendida."],
     [/^The data disk is almost full(?: \((\d+) MB free\))?/, (m) => "El disco de la caja está casi lleno" + (m[1] ? ` (${m[1]} MB libres)` : "") + ": no se pueden hacer fotos."],
     [/^The data disk cannot be read/, () => "No se puede leer el disco de la caja. Avisa al técnico."],

@@ -143,6 +143,8 @@
       const x = HostText.problem(p);
       return el("li", { lang: x.lang }, x.text);
     });
+    // Camera recovery ladder (issue 14): say so while the daemon revives the camera.
+    if (h.camera && h.camera.recovering) items.unshift(el("li", {}, t("cam_reconnecting")));
     $("banner").replaceChildren(...items);
   }
 

@@ -473,8 +473,7 @@ impl Owner {
                 Err(CameraError::Busy(m)) if attempts <= self.timing.busy_retries => {
                     log::info!(rung = "retry", attempt = attempts, error = m.as_str();
                         "camera busy ({m}); retrying at once");
-                    self.state
-                        .send_modify(|s| s.recoveries.count(Rung::Retry));
+                    self.state.send_modify(|s| s.recoveries.count(Rung::Retry));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) if e.is_disconnect() => {

@@ -140,6 +140,9 @@ mod tests {
             panic!("this test needs a machine without a Pi GPIO (/dev/gpiomem exists)");
         }
         let e = Power::gpio(5).err().expect("no GPIO here");
-        assert!(e.contains("camera.power_pin") && e.contains("lights.backend"), "{e}");
+        assert!(
+            e.contains("camera.power_pin") && e.contains("lights.backend"),
+            "{e}"
+        );
     }
 }

@@ -369,7 +369,11 @@ mod tests {
         assert_eq!(power.changes().len(), 2);
         ctl.plug();
         h.watch().wait_for(|s| s.connected).await.unwrap();
-        assert_eq!(counts(&h).exhausted, 1, "the backoff reconnect is no new climb");
+        assert_eq!(
+            counts(&h).exhausted,
+            1,
+            "the backoff reconnect is no new climb"
+        );
     }
 
     #[test]

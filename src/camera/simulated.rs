@@ -189,10 +189,12 @@ impl Simulated {
             Some(Fault::Stuck(d)) => tokio::time::sleep(d).await,
             Some(Fault::StoreFull) => return Err(CameraError::StoreFull),
             Some(Fault::Garbage) => return Ok(b"this is not a jpeg".to_vec()),
-            Some(f @ (Fault::Io
-            | Fault::ReopenFails(_)
-            | Fault::WedgedUntilUsbReset
-            | Fault::WedgedUntilPowerCycle)) => {
+            Some(
+                f @ (Fault::Io
+                | Fault::ReopenFails(_)
+                | Fault::WedgedUntilUsbReset
+                | Fault::WedgedUntilPowerCycle),
+            ) => {
                 let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
                 match f {
                     Fault::ReopenFails(n) => s.failing_connects = n,

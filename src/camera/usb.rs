@@ -20,7 +20,9 @@ pub fn node_of_port(port: &str) -> Result<PathBuf, String> {
         let ok = !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
         match s.parse::<u16>() {
             Ok(n) if ok && (1..=999).contains(&n) => Ok(n),
-            _ => Err(format!("port {port:?}: the {what} {s:?} is not a number from 1 to 999")),
+            _ => Err(format!(
+                "port {port:?}: the {what} {s:?} is not a number from 1 to 999"
+            )),
         }
     };
     let (bus, dev) = (num(bus, "bus")?, num(dev, "device")?);
@@ -97,7 +99,9 @@ mod tests {
             assert!(node_of_port(bad).is_err(), "{bad:?} is not a usb port");
         }
         assert!(
-            node_of_port("ptpip:1.2.3.4").unwrap_err().contains("not a USB port"),
+            node_of_port("ptpip:1.2.3.4")
+                .unwrap_err()
+                .contains("not a USB port"),
             "the error says why"
         );
     }
@@ -106,7 +110,10 @@ mod tests {
     fn resetting_a_node_that_is_not_a_usb_device_says_so() {
         // /dev/null is a real device node, but not usbdevfs: the kernel refuses the ioctl.
         let e = reset_node(std::path::Path::new("/dev/null")).unwrap_err();
-        assert!(e.contains("/dev/null") && e.contains("not a USB device"), "{e}");
+        assert!(
+            e.contains("/dev/null") && e.contains("not a USB device"),
+            "{e}"
+        );
         let e = reset_node(std::path::Path::new("/dev/bus/usb/999/999")).unwrap_err();
         assert!(e.contains("cannot open /dev/bus/usb/999/999"), "{e}");
     }

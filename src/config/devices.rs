@@ -166,14 +166,17 @@ pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigEr
         busy_retries: in_range(r.busy_retries, "camera.busy_retries", 0..=20)?,
         power_pin: match r.power_pin {
             None => None,
-            Some(p) => Some(u8::try_from(p).ok().filter(|_| BCM_PINS.contains(&p)).ok_or_else(
-                || {
-                    bad(
-                        "camera.power_pin",
-                        format!("pin {p} is not a BCM GPIO of the Pi's header (0–27)"),
-                    )
-                },
-            )?),
+            Some(p) => Some(
+                u8::try_from(p)
+                    .ok()
+                    .filter(|_| BCM_PINS.contains(&p))
+                    .ok_or_else(|| {
+                        bad(
+                            "camera.power_pin",
+                            format!("pin {p} is not a BCM GPIO of the Pi's header (0–27)"),
+                        )
+                    })?,
+            ),
         },
         power_off: secs(r.power_off_seconds, "camera.power_off_seconds", 1..=60)?,
         power_boot: secs(r.power_boot_seconds, "camera.power_boot_seconds", 1..=120)?,
@@ -291,10 +294,19 @@ mod tests {
                 "backend = \"simulated\"\nbusy_retries = 21",
                 "camera.busy_retries",
             ),
-            ("backend = \"simulated\"\npower_pin = 28", "camera.power_pin"),
-            ("backend = \"simulated\"\npower_pin = -1", "camera.power_pin"),
+            (
+                "backend = \"simulated\"\npower_pin = 28",
+                "camera.power_pin",
+            ),
+            (
+                "backend = \"simulated\"\npower_pin = -1",
+                "camera.power_pin",
+            ),
             // 17 is a floor marker in the default `lights.pins`.
-            ("backend = \"simulated\"\npower_pin = 17", "camera.power_pin"),
+            (
+                "backend = \"simulated\"\npower_pin = 17",
+                "camera.power_pin",
+            ),
             (
                 "backend = \"simulated\"\npower_pin = 5\npower_off_seconds = 0",
                 "camera.power_off_seconds",

@@ -46,7 +46,11 @@ fn a_wedged_body_is_power_cycled_and_health_counts_each_rung() {
     wait_for(20, "health to show the power-cycle rung", || {
         (camera(&d, &host)["recovering"] == "power_cycle").then_some(())
     });
-    assert_eq!(capture.join().unwrap(), 201, "the photo was taken after all");
+    assert_eq!(
+        capture.join().unwrap(),
+        201,
+        "the photo was taken after all"
+    );
     let c = camera(&d, &host);
     assert_eq!(c["state"], "connected", "{c}");
     assert_eq!(c["recovering"], Value::Null);
@@ -58,11 +62,20 @@ fn a_wedged_body_is_power_cycled_and_health_counts_each_rung() {
             &r["power_cycle"],
             &r["exhausted"]
         ),
-        (&Value::from(2), &Value::from(1), &Value::from(1), &Value::from(0)),
+        (
+            &Value::from(2),
+            &Value::from(1),
+            &Value::from(1),
+            &Value::from(0)
+        ),
         "{c}"
     );
     let levels: Vec<bool> = d.power.changes().iter().map(|c| c.on).collect();
-    assert_eq!(levels, [false, true], "the relay cut the power, then restored it");
+    assert_eq!(
+        levels,
+        [false, true],
+        "the relay cut the power, then restored it"
+    );
     assert_eq!(d.camera.usb_resets(), 1);
 }
 
@@ -75,20 +88,29 @@ fn when_the_ladder_runs_out_camera_offline_says_so() {
     let r = d.post(&format!("/api/shows/{show}/pose"), &host, &Value::Null);
     assert_eq!(r.status, 200, "{}", r.body);
     let r = d.post(&format!("/api/shows/{show}/capture"), &host, &Value::Null);
-    assert_eq!((r.status, r.code()), (503, "camera_unavailable"), "{}", r.body);
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "camera_unavailable"),
+        "{}",
+        r.body
+    );
     let c = camera(&d, &host);
     assert_eq!(c["recoveries"]["exhausted"], 1, "{c}");
     assert_eq!(c["recoveries"]["power_cycle"], 0, "{c}");
     let alert = wait_for(10, "the camera alert", || {
         let l = d.get("/api/alerts", &host).body;
-        l["items"].as_array()
+        l["items"]
+            .as_array()
             .unwrap()
             .iter()
             .find(|a| a["kind"] == "camera_offline")
             .cloned()
     });
     let m = alert["message"].as_str().unwrap();
-    assert!(m.contains("every recovery step failed") && m.contains("switch"), "{m}");
+    assert!(
+        m.contains("every recovery step failed") && m.contains("switch"),
+        "{m}"
+    );
     // Revived by hand: the backoff reconnect finds it and the alert clears.
     d.camera.set_power(false);
     d.camera.set_power(true);
