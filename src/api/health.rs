@@ -70,6 +70,8 @@ pub struct CameraOut {
     pub busy: bool,
     pub model: Option<String>,
     pub port: Option<String>,
+    /// The body's serial number, when it reports one.
+    pub serial: Option<String>,
     /// Settings worth showing, as the camera names them.
     pub settings: Option<BTreeMap<String, String>>,
     /// When `state` last changed.
@@ -305,6 +307,7 @@ impl From<Report> for HealthOut {
                 busy: cam.busy,
                 model: info.map(|i| i.model.clone()),
                 port: info.map(|i| i.port.clone()),
+                serial: info.and_then(|i| i.serial.clone()),
                 settings: info.map(|i| i.settings.iter().cloned().collect()),
                 since: cam.since,
                 last_error: cam.last_error.clone(),

@@ -127,10 +127,17 @@ impl Gphoto {
         {
             settings.push(("batterylevel".into(), w.value()));
         }
+        let serial = camera
+            .config_key::<gphoto2::widget::TextWidget>("serialnumber")
+            .await
+            .ok()
+            .map(|w| w.value().trim().to_string())
+            .filter(|s| !s.is_empty());
         let info = CameraInfo {
             model: camera.abilities().model().into_owned(),
             port: camera.port_info().map(|p| p.path()).unwrap_or_default(),
             settings,
+            serial,
         };
         self.conn = Some((ctx, camera));
         Ok(info)

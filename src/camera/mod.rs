@@ -77,6 +77,8 @@ pub struct CameraInfo {
     pub port: String,
     /// Settings worth showing (capture target, battery…), as the camera names them.
     pub settings: Vec<(String, String)>,
+    /// The body's serial number (`serialnumber` config widget), when it reports one.
+    pub serial: Option<String>,
 }
 
 /// A photo as it came off the camera.

@@ -33,6 +33,9 @@ pub enum Fault {
     WedgedUntilPowerCycle,
 }
 
+/// The serial number a simulated body reports unless told otherwise.
+pub const SIMULATED_SERIAL: &str = "SIM-0000000001";
+
 /// Why a wedged simulated body refuses to connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wedge {
@@ -55,6 +58,8 @@ struct Script {
     /// The power was cut since the wedge began.
     power_was_cut: bool,
     usb_resets: u64,
+    /// The serial number it reports.
+    serial: String,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -83,6 +88,10 @@ impl SimControl {
     /// When each shutter release happened (tokio's clock, like the simulated lights).
     pub fn shutter_times(&self) -> Vec<tokio::time::Instant> {
         self.lock().shutters.clone()
+    }
+    /// Another body: the serial number it reports from the next connect.
+    pub fn set_serial(&self, serial: &str) {
+        self.lock().serial = serial.into();
     }
     /// USB resets the camera received.
     pub fn usb_resets(&self) -> u64 {
@@ -127,6 +136,7 @@ impl Simulated {
             powered: true,
             power_was_cut: false,
             usb_resets: 0,
+            serial: SIMULATED_SERIAL.into(),
         }));
         (
             Simulated {
@@ -150,7 +160,7 @@ impl Simulated {
 
     pub(super) async fn connect(&mut self) -> Result<CameraInfo, CameraError> {
         self.plugged()?;
-        {
+        let serial = {
             let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
             if s.wedge.is_some() {
                 return Err(CameraError::Disconnected(
@@ -163,11 +173,13 @@ impl Simulated {
                     "I/O error opening the camera (simulated)".into(),
                 ));
             }
-        }
+            s.serial.clone()
+        };
         Ok(CameraInfo {
             model: "Simulated Camera".into(),
             port: "simulated:".into(),
             settings: vec![("capturetarget".into(), "Memory card".into())],
+            serial: Some(serial),
         })
     }
 

@@ -118,3 +118,33 @@ fn when_the_ladder_runs_out_camera_offline_says_so() {
         (camera(&d, &host)["state"] == "connected").then_some(())
     });
 }
+
+#[test]
+fn health_names_the_body_by_its_serial_number() {
+    let d = Daemon::start();
+    let host = d.login("host");
+    assert_eq!(
+        camera(&d, &host)["serial"],
+        cosmosd::camera::simulated::SIMULATED_SERIAL
+    );
+}
+
+#[test]
+fn the_serial_number_is_read_over_real_libgphoto2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::common::write_config(dir.path(), |c| {
+        c.vcamera();
+    });
+    let iolibs = crate::common::vcamera_iolibs();
+    let p = crate::common::Process::spawn(&config, &[("IOLIBS", iolibs.to_str().unwrap())]);
+    let h = wait_for(60, "the virtual camera connected", || {
+        let h = p.req("GET", "/api/health", None, None).body;
+        (h["camera"]["state"] == "connected").then_some(h)
+    });
+    let serial = h["camera"]["serial"].as_str().unwrap_or_default();
+    assert!(
+        !serial.is_empty(),
+        "the virtual camera reports a serial: {h}"
+    );
+    assert!(p.stop());
+}
