@@ -13,6 +13,7 @@
 //!   channel for the health report and logged once per change.
 
 pub mod gphoto;
+pub mod liveview;
 pub mod simulated;
 
 use std::time::Duration;
@@ -138,6 +139,14 @@ impl Device {
         }
     }
 
+    /// One live-view frame (a small JPEG), never stored.
+    async fn preview(&mut self) -> Result<Vec<u8>, liveview::PreviewError> {
+        match self {
+            Device::Gphoto(d) => d.preview().await,
+            Device::Simulated(d) => d.preview().await,
+        }
+    }
+
     /// Forgets the connection (without blocking the caller).
     fn release(&mut self) {
         match self {
@@ -159,6 +168,8 @@ pub struct Timing {
     /// First and largest reconnect delay.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Quiet time between the last live-view frame and the shutter.
+    pub liveview_settle: Duration,
 }
 
 impl Timing {
@@ -168,6 +179,7 @@ impl Timing {
             call_timeout: config.call_timeout,
             poll_every: config.poll_interval,
             busy_retries: config.busy_retries,
+            liveview_settle: config.liveview_settle,
             ..Timing::default()
         }
     }
@@ -181,6 +193,7 @@ impl Default for Timing {
             busy_retries: 3,
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            liveview_settle: Duration::from_millis(500),
         }
     }
 }
@@ -202,6 +215,11 @@ pub struct CameraState {
 
 enum Request {
     Capture(oneshot::Sender<Result<Shot, CameraError>>),
+    /// One live-view frame for the viewer that opened under `epoch` (see [`liveview`]).
+    Preview {
+        epoch: u64,
+        reply: liveview::PreviewReply,
+    },
 }
 
 /// How the rest of the daemon reaches the camera owner.
@@ -209,6 +227,7 @@ enum Request {
 pub struct CameraHandle {
     tx: mpsc::Sender<Request>,
     state: watch::Receiver<CameraState>,
+    liveview: std::sync::Arc<liveview::Shared>,
 }
 
 impl CameraHandle {
@@ -266,7 +285,10 @@ pub fn spawn(
         captures: 0,
         failures: 0,
     });
+    let shared = std::sync::Arc::new(liveview::Shared::default());
     let owner = Owner {
+        liveview: shared.clone(),
+        last_preview: None,
         device,
         timing,
         state: state_tx,
@@ -278,6 +300,7 @@ pub fn spawn(
         CameraHandle {
             tx,
             state: state_rx,
+            liveview: shared,
         },
         task,
     )
@@ -291,6 +314,9 @@ struct Owner {
     backoff: Duration,
     /// Earliest next reconnect attempt.
     next_try: Instant,
+    liveview: std::sync::Arc<liveview::Shared>,
+    /// When the last live-view frame was taken (the settle time counts from it).
+    last_preview: Option<Instant>,
 }
 
 impl Owner {
@@ -307,7 +333,14 @@ impl Owner {
                 req = rx.recv() => match req {
                     None => break,
                     Some(Request::Capture(reply)) => {
+                        // A capture always wins: live view opened before now ends.
+                        self.liveview.capture_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        self.settle().await;
                         let r = self.capture().await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Request::Preview { epoch, reply }) => {
+                        let r = self.preview(epoch).await;
                         let _ = reply.send(r);
                     }
                 },
@@ -466,6 +499,7 @@ mod tests {
             busy_retries: 3,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),
+            liveview_settle: Duration::from_millis(500),
         }
     }
 

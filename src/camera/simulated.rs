@@ -30,6 +30,8 @@ struct Script {
     captures: u64,
     /// When each shutter release happened.
     shutters: Vec<tokio::time::Instant>,
+    /// When each live-view frame was taken.
+    previews: Vec<tokio::time::Instant>,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -59,6 +61,14 @@ impl SimControl {
     pub fn shutter_times(&self) -> Vec<tokio::time::Instant> {
         self.lock().shutters.clone()
     }
+    /// Live-view frames taken so far.
+    pub fn previews(&self) -> u64 {
+        self.lock().previews.len() as u64
+    }
+    /// When each live-view frame was taken (tokio's clock).
+    pub fn preview_times(&self) -> Vec<tokio::time::Instant> {
+        self.lock().previews.clone()
+    }
 }
 
 pub struct Simulated {
@@ -82,6 +92,7 @@ impl Simulated {
             plugged: true,
             captures: 0,
             shutters: Vec::new(),
+            previews: Vec::new(),
         }));
         (
             Simulated {
@@ -137,6 +148,18 @@ impl Simulated {
             None => tokio::time::sleep(Duration::from_millis(30)).await,
         }
         Ok(self.pattern.as_ref().clone())
+    }
+
+    /// One live-view frame: a bar that moves one step per frame.
+    pub(super) async fn preview(&mut self) -> Result<Vec<u8>, super::liveview::PreviewError> {
+        self.plugged()?;
+        let frames = super::liveview::simulated_frames();
+        let n = {
+            let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+            s.previews.push(tokio::time::Instant::now());
+            s.previews.len()
+        };
+        Ok(frames[n % frames.len()].clone())
     }
 
     pub(super) async fn ping(&mut self) -> Result<(), CameraError> {

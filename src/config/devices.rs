@@ -32,6 +32,13 @@ pub struct CameraConfig {
     pub busy_retries: u32,
     /// The JPEG the simulated camera shoots (default: a generated test pattern).
     pub simulated_photo: Option<PathBuf>,
+    /// Live view: most frames per second sent to the host (`camera.liveview_fps`).
+    pub liveview_fps: u32,
+    /// Live view: longest one stream runs (`camera.liveview_max_seconds`).
+    pub liveview_max: Duration,
+    /// Live view: quiet time between the last preview frame and the shutter
+    /// (`camera.liveview_settle_ms`).
+    pub liveview_settle: Duration,
 }
 
 /// `lights.backend`.
@@ -78,6 +85,9 @@ pub(super) struct RawCamera {
     poll_seconds: u32,
     busy_retries: u32,
     simulated_photo: Option<PathBuf>,
+    liveview_fps: u32,
+    liveview_max_seconds: u32,
+    liveview_settle_ms: u32,
 }
 
 impl Default for RawCamera {
@@ -90,6 +100,9 @@ impl Default for RawCamera {
             poll_seconds: 5,
             busy_retries: 3,
             simulated_photo: None,
+            liveview_fps: 10,
+            liveview_max_seconds: 60,
+            liveview_settle_ms: 500,
         }
     }
 }
@@ -151,6 +164,17 @@ pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigEr
         )?,
         poll_interval: secs(r.poll_seconds, "camera.poll_seconds", 1..=600)?,
         busy_retries: in_range(r.busy_retries, "camera.busy_retries", 0..=20)?,
+        liveview_fps: in_range(r.liveview_fps, "camera.liveview_fps", 1..=30)?,
+        liveview_max: secs(
+            r.liveview_max_seconds,
+            "camera.liveview_max_seconds",
+            5..=600,
+        )?,
+        liveview_settle: Duration::from_millis(u64::from(in_range(
+            r.liveview_settle_ms,
+            "camera.liveview_settle_ms",
+            0..=5000,
+        )?)),
     })
 }
 
@@ -264,6 +288,32 @@ mod tests {
         .camera;
         assert_eq!(c.backend, CameraBackend::Gphoto2);
         assert_eq!(c.port.as_deref(), Some("usb:001,004"));
+    }
+
+    #[test]
+    fn liveview_keys_are_checked_by_name() {
+        let c = parse(MINIMAL).unwrap().camera;
+        assert_eq!(c.liveview_fps, 10);
+        assert_eq!(c.liveview_max, Duration::from_secs(60));
+        assert_eq!(c.liveview_settle, Duration::from_millis(500));
+        for (text, key) in [
+            ("liveview_fps = 0", "camera.liveview_fps"),
+            ("liveview_fps = 31", "camera.liveview_fps"),
+            ("liveview_max_seconds = 4", "camera.liveview_max_seconds"),
+            ("liveview_max_seconds = 601", "camera.liveview_max_seconds"),
+            ("liveview_settle_ms = 5001", "camera.liveview_settle_ms"),
+            ("liveview_settle_ms = -1", "camera.liveview_settle_ms"),
+        ] {
+            assert_refused(&camera(&format!("backend = \"simulated\"\n{text}")), key);
+        }
+        let c = parse(&camera(
+            "backend = \"simulated\"\nliveview_fps = 30\nliveview_max_seconds = 5\nliveview_settle_ms = 0",
+        ))
+        .unwrap()
+        .camera;
+        assert_eq!(c.liveview_fps, 30);
+        assert_eq!(c.liveview_max, Duration::from_secs(5));
+        assert_eq!(c.liveview_settle, Duration::ZERO);
     }
 
     #[test]
