@@ -20,6 +20,7 @@ mod guests;
 mod hardening;
 mod invariants;
 mod lights;
+mod liveview;
 mod mail;
 mod ops;
 mod photos;
