@@ -21,6 +21,7 @@ mod error;
 mod guests;
 mod health;
 mod input;
+mod liveview;
 mod openapi;
 mod outbox;
 mod pages;
@@ -80,6 +81,8 @@ pub struct Reply {
     /// Instead of a body: hand the connection to an event stream for this role, from
     /// the event after this id.
     stream: Option<(Role, u64)>,
+    /// Instead of a body: hand the connection to a live view (see [`liveview`]).
+    liveview: Option<Box<liveview::Start>>,
 }
 
 impl Reply {
@@ -91,6 +94,7 @@ impl Reply {
             body: serde_json::to_vec(value).expect("a wire type always serialises"),
             headers: Vec::new(),
             stream: None,
+            liveview: None,
         }
     }
     pub fn raw(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
@@ -100,12 +104,19 @@ impl Reply {
             body,
             headers: Vec::new(),
             stream: None,
+            liveview: None,
         }
     }
     /// An event stream (see [`stream`]).
     pub fn events(role: Role, after: u64) -> Reply {
         let mut r = Reply::raw(200, "text/event-stream", Vec::new());
         r.stream = Some((role, after));
+        r
+    }
+    /// A live view (see [`liveview`]).
+    fn liveview(start: liveview::Start) -> Reply {
+        let mut r = Reply::raw(200, "multipart/x-mixed-replace", Vec::new());
+        r.liveview = Some(Box::new(start));
         r
     }
     pub fn no_content() -> Reply {
@@ -158,7 +169,7 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
         .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
     let mut route_name = "-";
     let mut role: Option<Role> = None;
-    let reply = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    let mut reply = std::panic::catch_unwind(AssertUnwindSafe(|| {
         process(ctx, &mut rq, &method, remote, &mut route_name, &mut role)
     }))
     .unwrap_or_else(|_| {
@@ -173,6 +184,12 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
         log::info!(method = method.as_str(), route = route_name, status = status, role = role_s,
             client = remote.to_string().as_str(); "{method} {route_name} {status} stream opened role={role_s}");
         stream::start(ctx, rq, stream_role, after);
+        return;
+    }
+    if let Some(start) = reply.liveview.take() {
+        log::info!(method = method.as_str(), route = route_name, status = status, role = role_s,
+            client = remote.to_string().as_str(); "{method} {route_name} {status} live view opened role={role_s}");
+        liveview::start(rq, *start);
         return;
     }
     if (200..300).contains(&status)

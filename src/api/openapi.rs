@@ -16,7 +16,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::error::ErrorBody;
 use super::routes::{ROUTES, Route};
-use super::{ApiError, Call, Context, Reply};
+use super::{ApiError, Call, Context, Reply, liveview};
 use super::{alerts, guests, health, outbox, photos, session, shows, stats, stream, wire};
 use crate::show::Essence;
 
@@ -65,6 +65,7 @@ use crate::show::Essence;
         alerts::post_ack,
         stats::get_stats,
         stream::get_events,
+        liveview::get_liveview,
     ),
     components(schemas(
         ErrorBody,

@@ -3,7 +3,9 @@
 //! `shows.rs`, …); the OpenAPI document is checked against this table.
 
 use super::{ApiError, Call, Context, Reply};
-use super::{alerts, guests, health, openapi, outbox, photos, session, shows, stats, stream};
+use super::{
+    alerts, guests, health, liveview, openapi, outbox, photos, session, shows, stats, stream,
+};
 use crate::access::Role;
 use crate::events::Topic;
 
@@ -86,6 +88,7 @@ pub static ROUTES: &[Route] = &[
     route!("POST" "/api/alerts/{id}/ack" HOST_TECH, false => alerts::post_ack; [Alerts]),
     route!("GET" "/api/stats" HOST_TECH, false => stats::get_stats),
     route!("GET" "/api/events" KIOSK, false => stream::get_events),
+    route!("GET" "/api/camera/liveview" HOST, false => liveview::get_liveview),
 ];
 
 /// Finds the route for `method path`, with its path parameters; 404 or 405 otherwise.

@@ -201,6 +201,30 @@ impl Gphoto {
         Ok(data.into_vec())
     }
 
+    /// One live-view frame (`capture_preview`): the body's own small JPEG, in memory.
+    /// A body without live view answers [`PreviewError::Unsupported`].
+    pub(super) async fn preview(&mut self) -> Result<Vec<u8>, super::liveview::PreviewError> {
+        use super::liveview::PreviewError;
+        let (ctx, camera) = self
+            .conn
+            .as_ref()
+            .ok_or_else(|| CameraError::Disconnected("not connected".into()))?;
+        if !camera.abilities().camera_operations().capture_preview() {
+            return Err(PreviewError::Unsupported(
+                "libgphoto2 offers no preview capture for this body".into(),
+            ));
+        }
+        let file = match camera.capture_preview().await {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotSupported => {
+                return Err(PreviewError::Unsupported(e.to_string()));
+            }
+            Err(e) => return Err(map(e).into()),
+        };
+        let data = file.get_data(ctx).await.map_err(map)?;
+        Ok(data.into_vec())
+    }
+
     pub(super) async fn ping(&mut self) -> Result<(), CameraError> {
         let (_, camera) = self
             .conn

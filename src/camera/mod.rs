@@ -13,6 +13,7 @@
 //!   channel for the health report and logged once per change.
 
 pub mod gphoto;
+pub mod liveview;
 pub mod power;
 pub mod recovery;
 pub mod simulated;
@@ -145,6 +146,14 @@ impl Device {
         }
     }
 
+    /// One live-view frame (a small JPEG), never stored.
+    async fn preview(&mut self) -> Result<Vec<u8>, liveview::PreviewError> {
+        match self {
+            Device::Gphoto(d) => d.preview().await,
+            Device::Simulated(d) => d.preview().await,
+        }
+    }
+
     /// Forgets the connection (without blocking the caller).
     fn release(&mut self) {
         match self {
@@ -166,6 +175,8 @@ pub struct Timing {
     /// First and largest reconnect delay.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Quiet time between the last live-view frame and the shutter.
+    pub liveview_settle: Duration,
 }
 
 impl Timing {
@@ -175,6 +186,7 @@ impl Timing {
             call_timeout: config.call_timeout,
             poll_every: config.poll_interval,
             busy_retries: config.busy_retries,
+            liveview_settle: config.liveview_settle,
             ..Timing::default()
         }
     }
@@ -188,6 +200,7 @@ impl Default for Timing {
             busy_retries: 3,
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            liveview_settle: Duration::from_millis(500),
         }
     }
 }
@@ -215,6 +228,11 @@ pub struct CameraState {
 
 enum Request {
     Capture(oneshot::Sender<Result<Shot, CameraError>>),
+    /// One live-view frame for the viewer that opened under `epoch` (see [`liveview`]).
+    Preview {
+        epoch: u64,
+        reply: liveview::PreviewReply,
+    },
 }
 
 /// How the rest of the daemon reaches the camera owner.
@@ -222,6 +240,7 @@ enum Request {
 pub struct CameraHandle {
     tx: mpsc::Sender<Request>,
     state: watch::Receiver<CameraState>,
+    liveview: std::sync::Arc<liveview::Shared>,
 }
 
 impl CameraHandle {
@@ -292,7 +311,10 @@ pub fn spawn_with_power(
         recoveries: Recoveries::default(),
         ladder_exhausted: false,
     });
+    let shared = std::sync::Arc::new(liveview::Shared::default());
     let owner = Owner {
+        liveview: shared.clone(),
+        last_preview: None,
         device,
         timing,
         power,
@@ -307,6 +329,7 @@ pub fn spawn_with_power(
         CameraHandle {
             tx,
             state: state_rx,
+            liveview: shared,
         },
         task,
     )
@@ -326,6 +349,9 @@ struct Owner {
     backoff: Duration,
     /// Earliest next reconnect attempt.
     next_try: Instant,
+    liveview: std::sync::Arc<liveview::Shared>,
+    /// When the last live-view frame was taken (the settle time counts from it).
+    last_preview: Option<Instant>,
 }
 
 impl Owner {
@@ -342,7 +368,14 @@ impl Owner {
                 req = rx.recv() => match req {
                     None => break,
                     Some(Request::Capture(reply)) => {
+                        // A capture always wins: live view opened before now ends.
+                        self.liveview.capture_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        self.settle().await;
                         let r = self.capture().await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Request::Preview { epoch, reply }) => {
+                        let r = self.preview(epoch).await;
                         let _ = reply.send(r);
                     }
                 },
@@ -505,87 +538,4 @@ fn log_failure(e: &CameraError) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn timing() -> Timing {
-        Timing {
-            call_timeout: Duration::from_secs(2),
-            poll_every: Duration::from_millis(200),
-            busy_retries: 3,
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(1),
-        }
-    }
-
-    async fn connected(h: &CameraHandle) {
-        let mut w = h.watch();
-        w.wait_for(|s| s.connected).await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn busy_is_retried_and_stuck_counts_as_a_disconnect() {
-        let (sim, ctl) = Simulated::new(64, 48);
-        let stop = CancellationToken::new();
-        let (h, task) = spawn(Device::Simulated(sim), timing(), stop.clone());
-        connected(&h).await;
-
-        ctl.push(Fault::Busy);
-        ctl.push(Fault::Busy);
-        let shot = h.capture().await.unwrap();
-        assert_eq!(shot.attempts, 3);
-
-        for _ in 0..4 {
-            ctl.push(Fault::Busy);
-        }
-        assert!(
-            matches!(h.capture().await, Err(CameraError::Busy(_))),
-            "bounded retries"
-        );
-
-        ctl.push(Fault::Stuck(Duration::from_secs(60)));
-        ctl.push(Fault::Stuck(Duration::from_secs(60)));
-        assert_eq!(
-            h.capture().await.unwrap_err(),
-            CameraError::Stuck(Duration::from_secs(2))
-        );
-        // reconnects by itself and works again
-        connected(&h).await;
-        assert!(h.capture().await.is_ok());
-        stop.cancel();
-        task.await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_unplugged_camera_is_noticed_and_reconnected_with_backoff() {
-        let (sim, ctl) = Simulated::new(64, 48);
-        let stop = CancellationToken::new();
-        let (h, _task) = spawn(Device::Simulated(sim), timing(), stop.clone());
-        connected(&h).await;
-        ctl.unplug();
-        let mut w = h.watch();
-        w.wait_for(|s| !s.connected).await.unwrap();
-        assert!(matches!(
-            h.capture().await,
-            Err(CameraError::Disconnected(_))
-        ));
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        ctl.plug();
-        connected(&h).await;
-        assert!(h.capture().await.is_ok());
-        stop.cancel();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_disconnect_mid_capture_reconnects_and_retries_once() {
-        let (sim, ctl) = Simulated::new(64, 48);
-        let (h, _task) = spawn(Device::Simulated(sim), timing(), CancellationToken::new());
-        connected(&h).await;
-        ctl.push(Fault::Disconnect);
-        let shot = h.capture().await.unwrap();
-        assert_eq!(shot.attempts, 2);
-        ctl.push(Fault::StoreFull);
-        assert_eq!(h.capture().await.unwrap_err(), CameraError::StoreFull);
-        assert!(h.state().connected, "a full card is not a disconnect");
-    }
-}
+mod tests;

@@ -207,6 +207,7 @@ mod tests {
             busy_retries: 3,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),
+            liveview_settle: Duration::from_millis(500),
         }
     }
 

@@ -60,6 +60,8 @@ struct Script {
     usb_resets: u64,
     /// The serial number it reports.
     serial: String,
+    /// When each live-view frame was taken.
+    previews: Vec<tokio::time::Instant>,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -108,6 +110,14 @@ impl SimControl {
         }
         s.powered = on;
     }
+    /// Live-view frames taken so far.
+    pub fn previews(&self) -> u64 {
+        self.lock().previews.len() as u64
+    }
+    /// When each live-view frame was taken (tokio's clock).
+    pub fn preview_times(&self) -> Vec<tokio::time::Instant> {
+        self.lock().previews.clone()
+    }
 }
 
 pub struct Simulated {
@@ -137,6 +147,7 @@ impl Simulated {
             power_was_cut: false,
             usb_resets: 0,
             serial: SIMULATED_SERIAL.into(),
+            previews: Vec::new(),
         }));
         (
             Simulated {
@@ -224,6 +235,18 @@ impl Simulated {
             None => tokio::time::sleep(Duration::from_millis(30)).await,
         }
         Ok(self.pattern.as_ref().clone())
+    }
+
+    /// One live-view frame: a bar that moves one step per frame.
+    pub(super) async fn preview(&mut self) -> Result<Vec<u8>, super::liveview::PreviewError> {
+        self.plugged()?;
+        let frames = super::liveview::simulated_frames();
+        let n = {
+            let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+            s.previews.push(tokio::time::Instant::now());
+            s.previews.len()
+        };
+        Ok(frames[n % frames.len()].clone())
     }
 
     pub(super) async fn ping(&mut self) -> Result<(), CameraError> {

@@ -38,6 +38,13 @@ pub struct CameraConfig {
     /// Recovery ladder: how long the power stays cut, and how long the body boots.
     pub power_off: Duration,
     pub power_boot: Duration,
+    /// Live view: most frames per second sent to the host (`camera.liveview_fps`).
+    pub liveview_fps: u32,
+    /// Live view: longest one stream runs (`camera.liveview_max_seconds`).
+    pub liveview_max: Duration,
+    /// Live view: quiet time between the last preview frame and the shutter
+    /// (`camera.liveview_settle_ms`).
+    pub liveview_settle: Duration,
 }
 
 /// `lights.backend`.
@@ -88,6 +95,9 @@ pub(super) struct RawCamera {
     power_pin: Option<i64>,
     power_off_seconds: u32,
     power_boot_seconds: u32,
+    liveview_fps: u32,
+    liveview_max_seconds: u32,
+    liveview_settle_ms: u32,
 }
 
 impl Default for RawCamera {
@@ -103,6 +113,9 @@ impl Default for RawCamera {
             power_pin: None,
             power_off_seconds: 3,
             power_boot_seconds: 8,
+            liveview_fps: 10,
+            liveview_max_seconds: 60,
+            liveview_settle_ms: 500,
         }
     }
 }
@@ -180,6 +193,17 @@ pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigEr
         },
         power_off: secs(r.power_off_seconds, "camera.power_off_seconds", 1..=60)?,
         power_boot: secs(r.power_boot_seconds, "camera.power_boot_seconds", 1..=120)?,
+        liveview_fps: in_range(r.liveview_fps, "camera.liveview_fps", 1..=30)?,
+        liveview_max: secs(
+            r.liveview_max_seconds,
+            "camera.liveview_max_seconds",
+            5..=600,
+        )?,
+        liveview_settle: Duration::from_millis(u64::from(in_range(
+            r.liveview_settle_ms,
+            "camera.liveview_settle_ms",
+            0..=5000,
+        )?)),
     })
 }
 
@@ -332,6 +356,32 @@ mod tests {
         assert_eq!(c.power_pin, Some(5));
         assert_eq!(c.power_off, Duration::from_secs(3));
         assert_eq!(c.power_boot, Duration::from_secs(8));
+    }
+
+    #[test]
+    fn liveview_keys_are_checked_by_name() {
+        let c = parse(MINIMAL).unwrap().camera;
+        assert_eq!(c.liveview_fps, 10);
+        assert_eq!(c.liveview_max, Duration::from_secs(60));
+        assert_eq!(c.liveview_settle, Duration::from_millis(500));
+        for (text, key) in [
+            ("liveview_fps = 0", "camera.liveview_fps"),
+            ("liveview_fps = 31", "camera.liveview_fps"),
+            ("liveview_max_seconds = 4", "camera.liveview_max_seconds"),
+            ("liveview_max_seconds = 601", "camera.liveview_max_seconds"),
+            ("liveview_settle_ms = 5001", "camera.liveview_settle_ms"),
+            ("liveview_settle_ms = -1", "camera.liveview_settle_ms"),
+        ] {
+            assert_refused(&camera(&format!("backend = \"simulated\"\n{text}")), key);
+        }
+        let c = parse(&camera(
+            "backend = \"simulated\"\nliveview_fps = 30\nliveview_max_seconds = 5\nliveview_settle_ms = 0",
+        ))
+        .unwrap()
+        .camera;
+        assert_eq!(c.liveview_fps, 30);
+        assert_eq!(c.liveview_max, Duration::from_secs(5));
+        assert_eq!(c.liveview_settle, Duration::ZERO);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod guests;
 mod hardening;
 mod invariants;
 mod lights;
+mod liveview;
 mod mail;
 mod ops;
 mod photos;
