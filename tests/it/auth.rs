@@ -44,6 +44,7 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("POST", "/api/alerts/{id}/ack", &["host", "technician"]),
     ("GET", "/api/stats", &["host", "technician"]),
     ("GET", "/api/events", &["kiosk", "host"]),
+    ("GET", "/api/camera/liveview", &["host"]),
     ("GET", "/api/shows/next-start", &["host"]),
     ("GET", "/api/photos/{id}", &["host"]),
     ("GET", "/api/photos/{id}/preview", &["host"]),
@@ -78,6 +79,22 @@ fn every_route_checks_the_role_matrix() {
             path
         };
         let body = json!({});
+        // Allowed callers of live view get 409 `liveview_busy` while another viewer
+        // watches, instead of a stream that runs for a minute.
+        let _viewer = (path == "/api/camera/liveview").then(|| {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+            let token = d.login("host");
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+            )
+            .unwrap();
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200", "the first viewer is let in");
+            s
+        });
         for role in [
             None,
             Some("kiosk"),
