@@ -72,7 +72,7 @@ def run(settle_ms):
     text = text.replace("[show]\n", "[show]\ncountdown_seconds = 0\n", 1)
     open(cfg, "w").write(text)
     pin = re.search(r'(?m)^host_pin = "([^"]+)"', text).group(1)
-    p = subprocess.Popen([BIN, "run", "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([BIN, "run", "--config", cfg], stdout=subprocess.DEVNULL, stderr=open(os.environ["LOG"], "w") if "LOG" in os.environ else subprocess.DEVNULL)
     try:
         for _ in range(100):
             try:
@@ -111,7 +111,7 @@ def fmt(xs):
     return f"median {statistics.median(xs):7.1f} ms  min {xs[0]:7.1f}  max {xs[-1]:7.1f}"
 
 
-for settle in (500, 0):
+for settle in [int(x) for x in os.environ.get("SETTLE", "500,0").split(",")]:
     fps, plain, live = run(settle)
     print(f"settle {settle:3d} ms: live view {fps:5.2f} frames/s over 5 s (cap 10)")
     print(f"  capture, no live view:     {fmt(plain)}  (n={N})")
