@@ -197,19 +197,9 @@ impl Device {
 mod tests {
     use tokio_util::sync::CancellationToken;
 
+    use super::super::tests::timing;
     use super::super::*;
     use super::climbs;
-
-    fn timing() -> Timing {
-        Timing {
-            call_timeout: Duration::from_secs(2),
-            poll_every: Duration::from_millis(200),
-            busy_retries: 3,
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(1),
-            liveview_settle: Duration::from_millis(500),
-        }
-    }
 
     const POWER: PowerTiming = PowerTiming {
         off: Duration::from_secs(3),

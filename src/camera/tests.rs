@@ -2,7 +2,8 @@
 
 use super::*;
 
-fn timing() -> Timing {
+/// The owner's bounds in these tests (the recovery ladder's tests share them).
+pub(super) fn timing() -> Timing {
     Timing {
         call_timeout: Duration::from_secs(2),
         poll_every: Duration::from_millis(200),
