@@ -797,3 +797,15 @@ pub fn run_node(script: &str, args: &[&str]) -> String {
     assert!(log.contains("ok:"), "{script}: {log}");
     log
 }
+
+/// Polls `f` every 50 ms until it holds; fails naming `what` after 20 s.
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

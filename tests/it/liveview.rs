@@ -4,6 +4,7 @@
 //! libgphoto2 camera (which has no live view) answering a clear error.
 
 use crate::common;
+use crate::common::wait_until;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -100,14 +101,6 @@ fn decode(jpeg: &[u8]) -> image::RgbImage {
     image::load_from_memory(jpeg)
         .expect("each frame is a JPEG that decodes")
         .to_rgb8()
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

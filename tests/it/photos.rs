@@ -4,6 +4,7 @@
 //! recover by itself.
 
 use crate::common;
+use crate::common::wait_until;
 use std::time::{Duration, Instant};
 
 use crate::common::{Daemon, get_bytes, photo_files, running_show};
@@ -38,14 +39,6 @@ fn assert_files_match_rows(d: &Daemon, token: &str, id: &str) {
         expected,
         "files on disk = rows in the database"
     );
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
