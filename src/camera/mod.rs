@@ -13,6 +13,8 @@
 //!   channel for the health report and logged once per change.
 
 pub mod gphoto;
+pub mod readiness;
+pub mod settings;
 pub mod simulated;
 
 use std::time::Duration;
