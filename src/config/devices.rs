@@ -32,6 +32,8 @@ pub struct CameraConfig {
     pub busy_retries: u32,
     /// The JPEG the simulated camera shoots (default: a generated test pattern).
     pub simulated_photo: Option<PathBuf>,
+    /// `[camera.settings]`: gphoto2 config names to the values the body must hold.
+    pub settings: Vec<(String, String)>,
 }
 
 /// `lights.backend`.
@@ -78,6 +80,8 @@ pub(super) struct RawCamera {
     poll_seconds: u32,
     busy_retries: u32,
     simulated_photo: Option<PathBuf>,
+    /// `[camera.settings]`; values are checked by [`settings_profile`].
+    settings: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl Default for RawCamera {
@@ -90,6 +94,7 @@ impl Default for RawCamera {
             poll_seconds: 5,
             busy_retries: 3,
             simulated_photo: None,
+            settings: Default::default(),
         }
     }
 }
@@ -139,9 +144,11 @@ pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigEr
         }
         Some(p) => Some(existing_file(base, "camera.simulated_photo", p)?),
     };
+    let settings = settings_profile(&r.settings)?;
     Ok(CameraConfig {
         backend,
         simulated_photo,
+        settings,
         model: r.model,
         port: r.port,
         call_timeout: secs(
@@ -152,6 +159,30 @@ pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigEr
         poll_interval: secs(r.poll_seconds, "camera.poll_seconds", 1..=600)?,
         busy_retries: in_range(r.busy_retries, "camera.busy_retries", 0..=20)?,
     })
+}
+
+/// `[camera.settings]`: names as gphoto2 spells them, values as non-empty strings
+/// (what the body accepts is checked against the body at connect and by `check-config`).
+fn settings_profile(
+    raw: &std::collections::BTreeMap<String, toml::Value>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (k, v) in raw {
+        let key = format!("camera.settings.{k}");
+        let name_ok = !k.is_empty()
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        if !name_ok {
+            return Err(bad(&key, "is not a gphoto2 config name (letters, digits, - and _)"));
+        }
+        let toml::Value::String(s) = v else {
+            return Err(bad(&key, "must be a string, as gphoto2 shows it (e.g. \"f/8\")"));
+        };
+        if s.trim().is_empty() || s.chars().any(char::is_control) {
+            return Err(bad(&key, "must be non-empty text without control characters"));
+        }
+        out.push((k.clone(), s.clone()));
+    }
+    Ok(out)
 }
 
 pub(super) fn lights(r: RawLights) -> Result<LightsConfig, ConfigError> {
