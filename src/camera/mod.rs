@@ -140,6 +140,24 @@ impl Device {
         }
     }
 
+    /// A settings widget and its value (issue 14; `Ok(None)`: no such name).
+    async fn read_setting(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<(settings::Widget, String)>, CameraError> {
+        match self {
+            Device::Gphoto(d) => d.read_setting(key).await,
+            Device::Simulated(d) => d.read_setting(key).await,
+        }
+    }
+
+    async fn write_setting(&mut self, key: &str, value: &str) -> Result<(), CameraError> {
+        match self {
+            Device::Gphoto(d) => d.write_setting(key, value).await,
+            Device::Simulated(d) => d.write_setting(key, value).await,
+        }
+    }
+
     /// Forgets the connection (without blocking the caller).
     fn release(&mut self) {
         match self {

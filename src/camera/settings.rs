@@ -189,6 +189,63 @@ pub fn drift(profile: &Profile, body: &mut dyn Widgets) -> Result<Vec<Drift>, St
     Ok(out)
 }
 
+/// The profile against a connected device: the same rules as [`check`], [`apply`] and
+/// [`drift`], over the backends' async widget calls.
+impl super::Device {
+    /// Checks without setting (`check-config`).
+    pub async fn check_profile(&mut self, profile: &Profile) -> Vec<SettingError> {
+        let mut out = Vec::new();
+        for (key, value) in &profile.0 {
+            match self.read_setting(key).await {
+                Ok(None) => out.push(SettingError::Unknown { key: key.clone() }),
+                Ok(Some((w, _))) => out.extend(w.check(key, value).err()),
+                Err(e) => out.push(SettingError::Device { key: key.clone(), message: e.to_string() }),
+            }
+        }
+        out
+    }
+
+    /// Sets and reads back every value; one error per key that failed.
+    pub async fn apply_profile(&mut self, profile: &Profile) -> Vec<SettingError> {
+        let mut out = Vec::new();
+        for (key, value) in &profile.0 {
+            if let Err(e) = self.apply_setting(key, value).await {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    async fn apply_setting(&mut self, key: &str, value: &str) -> Result<(), SettingError> {
+        let dev = |e: super::CameraError| SettingError::Device { key: key.to_string(), message: e.to_string() };
+        let unknown = || SettingError::Unknown { key: key.to_string() };
+        let (w, current) = self.read_setting(key).await.map_err(dev)?.ok_or_else(unknown)?;
+        w.check(key, value)?;
+        if !w.same(value, &current) {
+            self.write_setting(key, value).await.map_err(dev)?;
+        }
+        let (w, actual) = self.read_setting(key).await.map_err(dev)?.ok_or_else(unknown)?;
+        if w.same(value, &actual) {
+            Ok(())
+        } else {
+            Err(SettingError::ReadBack { key: key.to_string(), expected: value.to_string(), actual })
+        }
+    }
+
+    /// The profile keys whose value on the body differs.
+    pub async fn profile_drift(&mut self, profile: &Profile) -> Result<Vec<Drift>, super::CameraError> {
+        let mut out = Vec::new();
+        for (key, expected) in &profile.0 {
+            if let Some((w, actual)) = self.read_setting(key).await?
+                && !w.same(expected, &actual)
+            {
+                out.push(Drift { key: key.clone(), expected: expected.clone(), actual });
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// An in-memory body: the simulated backend's widgets (and the tests').
 #[derive(Debug, Clone, Default)]
 pub struct MemoryWidgets(pub Vec<(String, Widget, String)>);

@@ -30,6 +30,8 @@ struct Script {
     captures: u64,
     /// When each shutter release happened.
     shutters: Vec<tokio::time::Instant>,
+    /// The body's settings widgets (issue 14), with choices so values can be refused.
+    widgets: super::settings::MemoryWidgets,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -54,6 +56,16 @@ impl SimControl {
     /// Shutter releases so far (failed ones included).
     pub fn captures(&self) -> u64 {
         self.lock().captures
+    }
+    /// Turns a dial on the body behind the daemon's back (drift tests); false when the
+    /// body has no such setting.
+    pub fn turn(&self, key: &str, value: &str) -> bool {
+        self.lock().widgets.turn(key, value)
+    }
+    /// The body's current value of a setting.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        use super::settings::Widgets;
+        self.lock().widgets.read(key).ok().flatten().map(|(_, v)| v)
     }
     /// When each shutter release happened (tokio's clock, like the simulated lights).
     pub fn shutter_times(&self) -> Vec<tokio::time::Instant> {
@@ -82,6 +94,7 @@ impl Simulated {
             plugged: true,
             captures: 0,
             shutters: Vec::new(),
+            widgets: super::settings::MemoryWidgets::canon_like(),
         }));
         (
             Simulated {
@@ -144,4 +157,21 @@ impl Simulated {
     }
 
     pub(super) fn release(&mut self) {}
+
+    pub(super) async fn read_setting(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<(super::settings::Widget, String)>, CameraError> {
+        use super::settings::Widgets;
+        self.plugged()?;
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        s.widgets.read(key).map_err(CameraError::Failed)
+    }
+
+    pub(super) async fn write_setting(&mut self, key: &str, value: &str) -> Result<(), CameraError> {
+        use super::settings::Widgets;
+        self.plugged()?;
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        s.widgets.write(key, value).map_err(CameraError::Failed)
+    }
 }
