@@ -68,9 +68,10 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let events = Arc::new(Events::new());
-    let (camera, camera_task) = camera::spawn(
+    let (camera, camera_task) = camera::spawn_with_profile(
         devices.camera,
         camera::Timing::from_config(&config.camera),
+        camera::settings::Profile(config.camera.settings.clone()),
         stop.clone(),
     );
     let (lights, lights_task) = lights::spawn(devices.lights, config.lights.posing, stop.clone());

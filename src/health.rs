@@ -250,6 +250,8 @@ mod tests {
                 last_error: None,
                 captures: 0,
                 failures: 0,
+                settings_errors: Vec::new(),
+                drift: Vec::new(),
             },
             alerts: Vec::new(),
             missing_files: Vec::new(),

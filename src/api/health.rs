@@ -78,6 +78,23 @@ pub struct CameraOut {
     pub last_error: Option<String>,
     pub captures: u64,
     pub failures: u64,
+    /// Profile values (`[camera.settings]`) the body refused at the last connect, each
+    /// naming `camera.settings.<key>` and the choices the body offers.
+    pub settings_errors: Vec<String>,
+    /// Profile keys whose value on the body differs (someone turned a dial); re-applied
+    /// when the next show starts.
+    pub drift: Vec<CameraDriftOut>,
+}
+
+/// One drifted setting.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraDriftOut {
+    /// The gphoto2 config name.
+    pub key: String,
+    /// The profile's value.
+    pub expected: String,
+    /// The body's value.
+    pub actual: String,
 }
 
 /// An open alert (see `GET /api/alerts`), as health has always listed them.
@@ -269,6 +286,16 @@ impl From<Report> for HealthOut {
                 last_error: cam.last_error.clone(),
                 captures: cam.captures,
                 failures: cam.failures,
+                settings_errors: cam.settings_errors.clone(),
+                drift: cam
+                    .drift
+                    .iter()
+                    .map(|d| CameraDriftOut {
+                        key: d.key.clone(),
+                        expected: d.expected.clone(),
+                        actual: d.actual.clone(),
+                    })
+                    .collect(),
             },
             alerts: r
                 .alerts

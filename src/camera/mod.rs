@@ -213,6 +213,11 @@ pub struct CameraState {
     /// A capture is in progress.
     pub busy: bool,
     pub info: Option<CameraInfo>,
+    /// Profile values the body refused at the last apply (issue 14), as sentences naming
+    /// `camera.settings.<key>` and the choices offered.
+    pub settings_errors: Vec<String>,
+    /// Profile keys whose value on the body differs from the profile (a turned dial).
+    pub drift: Vec<settings::Drift>,
     /// When `connected` last changed.
     pub since: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -275,6 +280,17 @@ pub fn spawn(
     timing: Timing,
     stop: CancellationToken,
 ) -> (CameraHandle, tokio::task::JoinHandle<()>) {
+    spawn_with_profile(device, timing, settings::Profile::default(), stop)
+}
+
+/// [`spawn`], applying `profile` (`[camera.settings]`) on every connect and checking it
+/// for drift on every poll.
+pub fn spawn_with_profile(
+    device: Device,
+    timing: Timing,
+    profile: settings::Profile,
+    stop: CancellationToken,
+) -> (CameraHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(8);
     let (state_tx, state_rx) = watch::channel(CameraState {
         backend: device.backend(),
@@ -285,10 +301,13 @@ pub fn spawn(
         last_error: None,
         captures: 0,
         failures: 0,
+        settings_errors: Vec::new(),
+        drift: Vec::new(),
     });
     let owner = Owner {
         device,
         timing,
+        profile,
         state: state_tx,
         backoff: timing.backoff_min,
         next_try: Instant::now(),
@@ -306,6 +325,8 @@ pub fn spawn(
 struct Owner {
     device: Device,
     timing: Timing,
+    /// `[camera.settings]`.
+    profile: settings::Profile,
     state: watch::Sender<CameraState>,
     /// Current reconnect delay.
     backoff: Duration,
@@ -335,6 +356,8 @@ impl Owner {
                     if connected {
                         if let Err(e) = self.call(|d, _| Box::pin(d.ping())).await {
                             self.lost(&e);
+                        } else {
+                            self.check_drift().await;
                         }
                     } else {
                         self.try_connect().await;
@@ -376,6 +399,7 @@ impl Owner {
                     s.since = Utc::now();
                     s.last_error = None;
                 });
+                self.apply_profile().await;
                 true
             }
             Err(e) => {
@@ -390,6 +414,45 @@ impl Owner {
                 self.backoff = (self.backoff * 2).min(self.timing.backoff_max);
                 false
             }
+        }
+    }
+
+    /// Applies the profile and publishes what the body refused (issue 14).
+    async fn apply_profile(&mut self) {
+        if self.profile.is_empty() {
+            return;
+        }
+        let profile = self.profile.clone();
+        let limit = self.timing.call_timeout;
+        let errors = match timeout(limit, self.device.apply_profile(&profile)).await {
+            Ok(errs) => errs.iter().map(|e| e.to_string()).collect(),
+            Err(_) => vec![format!("camera.settings: applying the profile took over {limit:?}")],
+        };
+        for e in &errors {
+            log::error!(error = e.as_str(); "camera setting refused");
+        }
+        self.state.send_modify(|s| {
+            s.settings_errors = errors;
+            s.drift.clear();
+        });
+    }
+
+    /// Reads the profile back; a differing value is drift (reported until re-applied).
+    async fn check_drift(&mut self) {
+        if self.profile.is_empty() {
+            return;
+        }
+        let profile = self.profile.clone();
+        let limit = self.timing.call_timeout;
+        let Ok(Ok(drift)) = timeout(limit, self.device.profile_drift(&profile)).await else {
+            return; // the next ping notices a lost body
+        };
+        if drift != self.state.borrow().drift {
+            for d in &drift {
+                log::warn!(key = d.key.as_str(), expected = d.expected.as_str(),
+                    actual = d.actual.as_str(); "camera setting drifted");
+            }
+            self.state.send_modify(|s| s.drift = drift);
         }
     }
 
