@@ -227,6 +227,8 @@ pub struct CameraState {
 
 enum Request {
     Capture(oneshot::Sender<Result<Shot, CameraError>>),
+    /// Re-apply `[camera.settings]` (a show starts); queued ahead of its captures.
+    ApplyProfile,
 }
 
 /// How the rest of the daemon reaches the camera owner.
@@ -238,6 +240,15 @@ pub struct CameraHandle {
 
 impl CameraHandle {
     /// Takes a photo (from async code).
+    /// Asks the owner to re-apply the settings profile (a show starts). Never waits: the
+    /// request is queued ahead of the show's captures, so it runs before them; a full
+    /// queue means the owner is busy and the next connect or request re-applies anyway.
+    pub fn reapply_profile(&self) {
+        if self.tx.try_send(Request::ApplyProfile).is_err() {
+            log::warn!("camera busy: the settings profile is re-applied at its next request");
+        }
+    }
+
     pub async fn capture(&self) -> Result<Shot, CameraError> {
         let (tx, rx) = oneshot::channel();
         self.tx
@@ -350,6 +361,11 @@ impl Owner {
                     Some(Request::Capture(reply)) => {
                         let r = self.capture().await;
                         let _ = reply.send(r);
+                    }
+                    Some(Request::ApplyProfile) => {
+                        if self.state.borrow().connected {
+                            self.apply_profile().await;
+                        }
                     }
                 },
                 _ = sleep_until(wake) => {

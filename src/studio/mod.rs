@@ -138,6 +138,7 @@ impl Studio {
     ) -> Result<Show, store::Error> {
         let s = self.store.apply(show_id, action, now)?;
         if let (ShowAction::Start, Some(started)) = (action, s.started_at) {
+            self.camera.reapply_profile();
             self.arm_spontaneous(&s.id, started);
         }
         self.show_changed(&s);
