@@ -210,6 +210,27 @@ CREATE TABLE alerts (
 CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, coalesce(show_id, '')) WHERE cleared_at IS NULL;
 CREATE INDEX alerts_by_time ON alerts (raised_at);
 "#,
+    // 7 (issue 14): alert kind `camera_drift` (a profile setting changed on the body). SQLite
+    // cannot alter a CHECK, so the table is rebuilt with its rows and indexes.
+    r#"
+CREATE TABLE alerts_new (
+    id              TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('camera_offline', 'spontaneous_failed', 'capture_failed',
+                                                  'disk_low', 'mail_failing', 'photo_files_missing',
+                                                  'camera_drift')),
+    show_id         TEXT,
+    message         TEXT NOT NULL,
+    raised_at       INTEGER NOT NULL,
+    cleared_at      INTEGER,
+    acknowledged_at INTEGER
+) STRICT;
+INSERT INTO alerts_new (id, kind, show_id, message, raised_at, cleared_at, acknowledged_at)
+    SELECT id, kind, show_id, message, raised_at, cleared_at, acknowledged_at FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_new RENAME TO alerts;
+CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, coalesce(show_id, '')) WHERE cleared_at IS NULL;
+CREATE INDEX alerts_by_time ON alerts (raised_at);
+"#,
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction; refuses

@@ -186,6 +186,19 @@ impl Studio {
     pub fn camera_seen(&self, state: &crate::camera::CameraState) {
         if state.connected {
             self.alerts.clear(AlertKind::CameraOffline, None);
+            if state.drift.is_empty() {
+                self.alerts.clear(AlertKind::CameraDrift, None);
+            } else {
+                let keys: Vec<&str> = state.drift.iter().map(|d| d.key.as_str()).collect();
+                self.alerts.raise(
+                    AlertKind::CameraDrift,
+                    None,
+                    &format!(
+                        "A camera setting was changed on the body ({}): it is set back when the next show starts.",
+                        keys.join(", ")
+                    ),
+                );
+            }
         } else if state.last_error.is_some() {
             // The error itself is in health's camera block, for the technician.
             self.alerts.raise(
