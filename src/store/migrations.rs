@@ -261,6 +261,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_camera_drift_kind_keeps_the_alerts_and_their_one_open_rule() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let at = MIGRATIONS.iter().position(|m| m.contains("'camera_drift'")).unwrap();
+        for sql in &MIGRATIONS[..at] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", at as i64).unwrap();
+        c.execute_batch(
+            "INSERT INTO alerts VALUES ('a', 'camera_offline', NULL, 'm', 1, NULL, NULL);
+             INSERT INTO alerts VALUES ('b', 'disk_low', NULL, 'm', 2, 3, NULL);",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let n: i64 = c.query_row("SELECT count(*) FROM alerts", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2);
+        c.execute("INSERT INTO alerts VALUES ('d', 'camera_drift', NULL, 'm', 4, NULL, NULL)", [])
+            .unwrap();
+        let again = c.execute("INSERT INTO alerts VALUES ('e', 'camera_offline', NULL, 'm', 5, NULL, NULL)", []);
+        assert!(again.is_err(), "one open alert per kind survives the rebuild");
+        assert!(c.execute("INSERT INTO alerts VALUES ('f', 'nonsense', NULL, 'm', 5, NULL, NULL)", []).is_err());
+    }
+
+    #[test]
     fn rebuilding_the_outbox_keeps_messages_and_their_attachments() {
         let mut c = Connection::open_in_memory().unwrap();
         c.pragma_update(None, "foreign_keys", true).unwrap();
