@@ -246,6 +246,31 @@ impl super::Device {
     }
 }
 
+/// `cosmosd check-config` with a camera present: for the gphoto2 backend and a non-empty
+/// profile, opens the body once and checks every value against it without setting
+/// anything. `Ok(None)`: nothing to check or no body answers (said by the caller).
+pub fn check_against_body(
+    config: &crate::config::CameraConfig,
+) -> anyhow::Result<Option<Vec<SettingError>>> {
+    if config.backend != crate::config::CameraBackend::Gphoto2 || config.settings.is_empty() {
+        return Ok(None);
+    }
+    let profile = Profile(config.settings.clone());
+    let mut device = super::Device::from_config(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let limit = config.call_timeout;
+    let out = rt.block_on(async {
+        match tokio::time::timeout(limit, device.connect()).await {
+            Ok(Ok(_)) => tokio::time::timeout(limit * 4, device.check_profile(&profile))
+                .await
+                .ok(),
+            _ => None,
+        }
+    });
+    device.release();
+    Ok(out)
+}
+
 /// An in-memory body: the simulated backend's widgets (and the tests').
 #[derive(Debug, Clone, Default)]
 pub struct MemoryWidgets(pub Vec<(String, Widget, String)>);
@@ -300,8 +325,8 @@ mod tests {
     fn a_profile_is_applied_and_read_back() {
         let mut body = MemoryWidgets::canon_like();
         let p = profile(&[("f-number", "f/8"), ("exposurecompensation", "-1"), ("focusmode", "Manual")]);
-        assert_eq!(apply(&p, &mut body), []);
-        assert_eq!(drift(&p, &mut body).unwrap(), []);
+        assert!(apply(&p, &mut body).is_empty());
+        assert!(drift(&p, &mut body).unwrap().is_empty());
         assert_eq!(body.read("f-number").unwrap().unwrap().1, "f/8");
     }
 
@@ -325,15 +350,15 @@ mod tests {
     fn a_turned_dial_is_drift_until_reapplied() {
         let mut body = MemoryWidgets::canon_like();
         let p = profile(&[("shutterspeed", "1/125"), ("imageformat", "Large Fine JPEG")]);
-        assert_eq!(apply(&p, &mut body), []);
+        assert!(apply(&p, &mut body).is_empty());
         assert!(body.turn("imageformat", "RAW"));
         let d = drift(&p, &mut body).unwrap();
         assert_eq!(
             d,
             [Drift { key: "imageformat".into(), expected: "Large Fine JPEG".into(), actual: "RAW".into() }]
         );
-        assert_eq!(apply(&p, &mut body), []);
-        assert_eq!(drift(&p, &mut body).unwrap(), []);
+        assert!(apply(&p, &mut body).is_empty());
+        assert!(drift(&p, &mut body).unwrap().is_empty());
     }
 
     struct Stubborn(MemoryWidgets);
