@@ -72,10 +72,13 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let events = Arc::new(Events::new());
-    let (camera, camera_task) = camera::spawn_with_power(
+    let (camera, camera_task) = camera::spawn_with(
         devices.camera,
         camera::Timing::from_config(&config.camera),
-        devices.camera_power,
+        camera::Extras {
+            power: devices.camera_power,
+            profile: camera::settings::Profile(config.camera.settings.clone()),
+        },
         stop.clone(),
     );
     let (lights, lights_task) = lights::spawn(devices.lights, config.lights.posing, stop.clone());
@@ -96,8 +99,9 @@ pub async fn run(
         let studio = studio.clone();
         tokio::spawn(async move {
             let mut last = (watch.borrow().connected, watch.borrow().busy);
-            // What the alert last heard: (connected, a connection attempt failed).
-            let mut alerted: Option<(bool, bool, bool, bool)> = None;
+            // What the alert last heard: connected, a connection attempt failed, the
+            // ladder ran out, it is climbing, the settings that drifted.
+            let mut alerted = None;
             loop {
                 let state = watch.borrow_and_update().clone();
                 let seen = (
@@ -105,8 +109,9 @@ pub async fn run(
                     state.last_error.is_some(),
                     state.ladder_exhausted,
                     state.recovering.is_some(),
+                    state.drift.clone(),
                 );
-                if alerted != Some(seen) {
+                if alerted.as_ref() != Some(&seen) {
                     alerted = Some(seen);
                     // The store blocks: off the async workers.
                     let studio = studio.clone();

@@ -253,6 +253,8 @@ mod tests {
                 recovering: None,
                 recoveries: Default::default(),
                 ladder_exhausted: false,
+                settings_errors: Vec::new(),
+                drift: Vec::new(),
             },
             alerts: Vec::new(),
             missing_files: Vec::new(),

@@ -151,6 +151,26 @@ fn run() -> anyhow::Result<()> {
                 c.mail.transport.name(),
                 t.source()
             );
+            match cosmosd::camera::settings::check_against_body(&c.camera)? {
+                None if !c.camera.settings.is_empty() => {
+                    println!(
+                        "camera.settings: not checked against a body (none answered, or not gphoto2)"
+                    )
+                }
+                None => {}
+                Some(errs) if errs.is_empty() => {
+                    println!(
+                        "camera.settings: the camera accepts all {} values",
+                        c.camera.settings.len()
+                    )
+                }
+                Some(errs) => {
+                    for e in &errs {
+                        eprintln!("{e}");
+                    }
+                    anyhow::bail!("{} camera setting(s) refused by the camera", errs.len());
+                }
+            }
             Ok(())
         }
         Command::PreviewMail {

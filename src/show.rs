@@ -114,7 +114,7 @@ choice_enum!(
     /// What an alert to the host is about: a closed set, so the console can word and
     /// group them. `spontaneous_failed` and `capture_failed` belong to a show; the others
     /// are the box's.
-    AlertKind { CameraOffline = "camera_offline", SpontaneousFailed = "spontaneous_failed", CaptureFailed = "capture_failed", DiskLow = "disk_low", MailFailing = "mail_failing", PhotoFilesMissing = "photo_files_missing" }
+    AlertKind { CameraOffline = "camera_offline", SpontaneousFailed = "spontaneous_failed", CaptureFailed = "capture_failed", DiskLow = "disk_low", MailFailing = "mail_failing", PhotoFilesMissing = "photo_files_missing", CameraDrift = "camera_drift" }
 );
 choice_enum!(
     /// The spontaneous photo of a show: pending → taking → taken, or failed.

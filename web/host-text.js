@@ -61,6 +61,8 @@ const HostText = (() => {
       // -- camera recovery ladder (issue 14) --
       cam_reconnecting: "Reconectando la cámara…",
       // -- end camera recovery ladder --
+      // cam-settings (issue 14): settings drift
+      al_camera_drift: "Alguien cambió un ajuste de la cámara: se vuelve a poner al empezar la próxima sesión.",
       al_spontaneous_failed: "La foto espontánea de un show no se hizo: la cámara no respondió. Se puede repetir mientras el show sigue.",
       al_capture_failed: "Una foto posada no se pudo hacer: la cámara no respondió.",
       al_disk_low: "El disco de la caja está casi lleno: avisa al técnico.",
@@ -120,6 +122,8 @@ const HostText = (() => {
       // -- camera recovery ladder (issue 14) --
       cam_reconnecting: "Reconnecting the camera…",
       // -- end camera recovery ladder --
+      // cam-settings (issue 14): settings drift
+      al_camera_drift: "Someone changed a camera setting: it is set back when the next show starts.",
       al_spontaneous_failed: "A show's spontaneous photo was not taken: the camera did not answer. It can be tried again while the show runs.",
       al_capture_failed: "A posed photo could not be taken: the camera did not answer.",
       al_disk_low: "The box's disk is almost full: tell the technician.",
@@ -164,6 +168,8 @@ const HostText = (() => {
       mail_not_failed: "Ese correo no ha fallado: no hace falta reintentarlo.",
       mail_queued: "Ese correo aún está en cola: espera a que salga o falle.",
       camera_unavailable: "La cámara no respondió. Comprueba que está encendida y conectada, y vuelve a intentarlo.",
+      // cam-settings (issue 14): focus failure
+      camera_focus_failed: "La cámara no pudo enfocar: comprueba la luz y que no haya nada delante del objetivo, y vuelve a intentarlo.",
       camera_busy: "La cámara está ocupada. Espera unos segundos y vuelve a intentarlo.",
       camera_card_full: "La tarjeta de la cámara está llena. Avisa al técnico.",
       camera_failed: "La cámara no respondió bien (la foto salió ilegible). Vuelve a intentarlo.",
@@ -209,6 +215,8 @@ const HostText = (() => {
       mail_not_failed: "That mail has not failed: no need to retry.",
       mail_queued: "That mail is still queued: wait until it goes out or fails.",
       camera_unavailable: "The camera did not answer. Check it is on and plugged in, then try again.",
+      // cam-settings (issue 14): focus failure
+      camera_focus_failed: "The camera could not focus: check the light and that nothing blocks the lens, then try again.",
       camera_busy: "The camera is busy. Wait a few seconds and try again.",
       camera_card_full: "The camera's card is full. Tell the technician.",
       camera_failed: "The camera did not answer properly (an unreadable photo). Try again.",

@@ -80,10 +80,27 @@ pub struct CameraOut {
     pub last_error: Option<String>,
     pub captures: u64,
     pub failures: u64,
+    /// Profile values (`[camera.settings]`) the body refused at the last connect, each
+    /// naming `camera.settings.<key>` and the choices the body offers.
+    pub settings_errors: Vec<String>,
+    /// Profile keys whose value on the body differs (someone turned a dial); re-applied
+    /// when the next show starts.
+    pub drift: Vec<CameraDriftOut>,
     /// The recovery ladder's rung being climbed now (the host sees "reconnecting").
     pub recovering: Option<RungOut>,
     /// Rungs of the recovery ladder climbed since start-up, and how often it ran out.
     pub recoveries: RecoveriesOut,
+}
+
+/// One drifted setting.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraDriftOut {
+    /// The gphoto2 config name.
+    pub key: String,
+    /// The profile's value.
+    pub expected: String,
+    /// The body's value.
+    pub actual: String,
 }
 
 /// A rung of the camera's recovery ladder.
@@ -321,6 +338,16 @@ impl From<Report> for HealthOut {
                     power_cycle: cam.recoveries.power_cycle,
                     exhausted: cam.recoveries.exhausted,
                 },
+                settings_errors: cam.settings_errors.clone(),
+                drift: cam
+                    .drift
+                    .iter()
+                    .map(|d| CameraDriftOut {
+                        key: d.key.clone(),
+                        expected: d.expected.clone(),
+                        actual: d.actual.clone(),
+                    })
+                    .collect(),
             },
             alerts: r
                 .alerts

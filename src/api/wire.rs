@@ -62,7 +62,7 @@ wire_enum!(
 );
 wire_enum!(
     /// What an alert is about (`spontaneous_failed`, `capture_failed`: a show's).
-    AlertKind from crate::show::AlertKind { CameraOffline, SpontaneousFailed, CaptureFailed, DiskLow, MailFailing, PhotoFilesMissing }
+    AlertKind from crate::show::AlertKind { CameraOffline, SpontaneousFailed, CaptureFailed, DiskLow, MailFailing, PhotoFilesMissing, CameraDrift }
 );
 wire_enum!(
     /// Who a session token speaks for.

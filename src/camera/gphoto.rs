@@ -51,6 +51,10 @@ fn map(e: gphoto2::Error) -> CameraError {
     }
 }
 
+fn not_connected() -> CameraError {
+    CameraError::Disconnected("the camera is not connected".into())
+}
+
 fn is_jpeg(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.ends_with(".jpg") || n.ends_with(".jpeg")
@@ -223,6 +227,66 @@ impl Gphoto {
         };
         let data = file.get_data(ctx).await.map_err(map)?;
         Ok(data.into_vec())
+    }
+
+    /// Reads the widget `key` (radio/menu, range, toggle, text) and its value as the
+    /// profile spells it; `Ok(None)` when the body has no such widget (issue 14).
+    pub(super) async fn read_setting(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<(super::settings::Widget, String)>, CameraError> {
+        use super::settings::Widget;
+        use gphoto2::widget::Widget as W;
+        let (_, camera) = self.conn.as_ref().ok_or_else(not_connected)?;
+        let w = match camera.config_key::<W>(key).await {
+            Ok(w) => w,
+            Err(e) if e.kind() == ErrorKind::BadParameters => return Ok(None),
+            Err(e) => return Err(map(e)),
+        };
+        Ok(match w {
+            W::Radio(r) => Some((Widget::Choice(r.choices_iter().collect()), r.choice())),
+            W::Range(r) => {
+                let (range, step) = r.range_and_step();
+                let v = r.value();
+                let widget = Widget::Range {
+                    min: *range.start(),
+                    max: *range.end(),
+                    step,
+                };
+                Some((widget, format!("{v}")))
+            }
+            W::Toggle(t) => Some((
+                Widget::Toggle,
+                if t.toggled() == Some(true) { "1" } else { "0" }.into(),
+            )),
+            W::Text(t) => Some((Widget::Text, t.value())),
+            _ => None,
+        })
+    }
+
+    /// Sets the widget `key` to `value` (already checked against the widget) and sends it.
+    pub(super) async fn write_setting(
+        &mut self,
+        key: &str,
+        value: &str,
+    ) -> Result<(), CameraError> {
+        use gphoto2::widget::Widget as W;
+        let (_, camera) = self.conn.as_ref().ok_or_else(not_connected)?;
+        let w = camera.config_key::<W>(key).await.map_err(map)?;
+        let bad = |e: gphoto2::Error| CameraError::Failed(format!("{key}: {e}"));
+        match &w {
+            W::Radio(r) => r.set_choice(value).map_err(bad)?,
+            W::Range(r) => r.set_value(
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| CameraError::Failed(format!("{key}: not a number")))?,
+            ),
+            W::Toggle(t) => t.set_toggled(value == "1"),
+            W::Text(t) => t.set_value(value).map_err(bad)?,
+            _ => return Err(CameraError::Failed(format!("{key}: not a settable widget"))),
+        }
+        camera.set_config(&w).await.map_err(map)
     }
 
     pub(super) async fn ping(&mut self) -> Result<(), CameraError> {

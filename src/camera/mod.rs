@@ -15,7 +15,9 @@
 pub mod gphoto;
 pub mod liveview;
 pub mod power;
+pub mod readiness;
 pub mod recovery;
+pub mod settings;
 pub mod simulated;
 pub mod usb;
 
@@ -213,6 +215,11 @@ pub struct CameraState {
     /// A capture is in progress.
     pub busy: bool,
     pub info: Option<CameraInfo>,
+    /// Profile values the body refused at the last apply (issue 14), as sentences naming
+    /// `camera.settings.<key>` and the choices offered.
+    pub settings_errors: Vec<String>,
+    /// Profile keys whose value on the body differs from the profile (a turned dial).
+    pub drift: Vec<settings::Drift>,
     /// When `connected` last changed.
     pub since: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -233,6 +240,8 @@ enum Request {
         epoch: u64,
         reply: liveview::PreviewReply,
     },
+    /// Re-apply `[camera.settings]` (a show starts); queued ahead of its captures.
+    ApplyProfile,
 }
 
 /// How the rest of the daemon reaches the camera owner.
@@ -244,6 +253,15 @@ pub struct CameraHandle {
 }
 
 impl CameraHandle {
+    /// Asks the owner to re-apply the settings profile (a show starts). Never waits: the
+    /// request is queued ahead of the show's captures, so it runs before them; a full
+    /// queue means the owner is busy and the next connect or request re-applies anyway.
+    pub fn reapply_profile(&self) {
+        if self.tx.try_send(Request::ApplyProfile).is_err() {
+            log::warn!("camera busy: the settings profile is re-applied at its next request");
+        }
+    }
+
     /// Takes a photo (from async code).
     pub async fn capture(&self) -> Result<Shot, CameraError> {
         let (tx, rx) = oneshot::channel();
@@ -297,6 +315,30 @@ pub fn spawn_with_power(
     power: Option<(Power, PowerTiming)>,
     stop: CancellationToken,
 ) -> (CameraHandle, tokio::task::JoinHandle<()>) {
+    let extras = Extras {
+        power,
+        ..Extras::default()
+    };
+    spawn_with(device, timing, extras, stop)
+}
+
+/// What the owner is given beyond the device and its timing.
+#[derive(Default)]
+pub struct Extras {
+    /// The relay on the camera's power, for the ladder's power-cycle rung.
+    pub power: Option<(Power, PowerTiming)>,
+    /// `[camera.settings]`, applied on every connect and checked for drift on every poll.
+    pub profile: settings::Profile,
+}
+
+/// [`spawn`], with the relay and the settings profile.
+pub fn spawn_with(
+    device: Device,
+    timing: Timing,
+    extras: Extras,
+    stop: CancellationToken,
+) -> (CameraHandle, tokio::task::JoinHandle<()>) {
+    let Extras { power, profile } = extras;
     let (tx, rx) = mpsc::channel(8);
     let (state_tx, state_rx) = watch::channel(CameraState {
         backend: device.backend(),
@@ -310,6 +352,8 @@ pub fn spawn_with_power(
         recovering: None,
         recoveries: Recoveries::default(),
         ladder_exhausted: false,
+        settings_errors: Vec::new(),
+        drift: Vec::new(),
     });
     let shared = std::sync::Arc::new(liveview::Shared::default());
     let owner = Owner {
@@ -320,6 +364,7 @@ pub fn spawn_with_power(
         power,
         last_port: None,
         climb: false,
+        profile,
         state: state_tx,
         backoff: timing.backoff_min,
         next_try: Instant::now(),
@@ -344,6 +389,8 @@ struct Owner {
     last_port: Option<String>,
     /// The next reconnect climbs the recovery ladder (an I/O error or a stuck call).
     climb: bool,
+    /// `[camera.settings]`.
+    profile: settings::Profile,
     state: watch::Sender<CameraState>,
     /// Current reconnect delay.
     backoff: Duration,
@@ -378,11 +425,18 @@ impl Owner {
                         let r = self.preview(epoch).await;
                         let _ = reply.send(r);
                     }
+                    Some(Request::ApplyProfile) => {
+                        if self.state.borrow().connected {
+                            self.apply_profile().await;
+                        }
+                    }
                 },
                 _ = sleep_until(wake) => {
                     if connected {
                         if let Err(e) = self.call(|d, _| Box::pin(d.ping())).await {
                             self.lost(&e);
+                        } else {
+                            self.check_drift().await;
                         }
                     } else {
                         self.try_connect().await;
@@ -433,6 +487,7 @@ impl Owner {
         match self.call(|d, _| Box::pin(d.connect())).await {
             Ok(info) => {
                 self.on_connected(info);
+                self.apply_profile().await;
                 true
             }
             Err(e) => {

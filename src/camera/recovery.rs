@@ -85,6 +85,7 @@ impl Owner {
                 log::info!(rung = rung.name(), attempt = attempt;
                     "camera recovered on the {} rung", rung.name());
                 self.on_connected(info);
+                self.apply_profile().await;
                 true
             }
             Err(e) => {

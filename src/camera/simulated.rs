@@ -62,6 +62,8 @@ struct Script {
     serial: String,
     /// When each live-view frame was taken.
     previews: Vec<tokio::time::Instant>,
+    /// The body's settings widgets (issue 14), with choices so values can be refused.
+    widgets: super::settings::MemoryWidgets,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -86,6 +88,16 @@ impl SimControl {
     /// Shutter releases so far (failed ones included).
     pub fn captures(&self) -> u64 {
         self.lock().captures
+    }
+    /// Turns a dial on the body behind the daemon's back (drift tests); false when the
+    /// body has no such setting.
+    pub fn turn(&self, key: &str, value: &str) -> bool {
+        self.lock().widgets.turn(key, value)
+    }
+    /// The body's current value of a setting.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        use super::settings::Widgets;
+        self.lock().widgets.read(key).ok().flatten().map(|(_, v)| v)
     }
     /// When each shutter release happened (tokio's clock, like the simulated lights).
     pub fn shutter_times(&self) -> Vec<tokio::time::Instant> {
@@ -148,6 +160,7 @@ impl Simulated {
             usb_resets: 0,
             serial: SIMULATED_SERIAL.into(),
             previews: Vec::new(),
+            widgets: super::settings::MemoryWidgets::canon_like(),
         }));
         (
             Simulated {
@@ -264,5 +277,26 @@ impl Simulated {
             s.wedge = None;
         }
         Ok(())
+    }
+
+    pub(super) async fn read_setting(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<(super::settings::Widget, String)>, CameraError> {
+        use super::settings::Widgets;
+        self.plugged()?;
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        s.widgets.read(key).map_err(CameraError::Failed)
+    }
+
+    pub(super) async fn write_setting(
+        &mut self,
+        key: &str,
+        value: &str,
+    ) -> Result<(), CameraError> {
+        use super::settings::Widgets;
+        self.plugged()?;
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        s.widgets.write(key, value).map_err(CameraError::Failed)
     }
 }

@@ -45,6 +45,8 @@ pub struct CameraConfig {
     /// Live view: quiet time between the last preview frame and the shutter
     /// (`camera.liveview_settle_ms`).
     pub liveview_settle: Duration,
+    /// `[camera.settings]`: gphoto2 config names to the values the body must hold.
+    pub settings: Vec<(String, String)>,
 }
 
 /// `lights.backend`.
@@ -98,6 +100,8 @@ pub(super) struct RawCamera {
     liveview_fps: u32,
     liveview_max_seconds: u32,
     liveview_settle_ms: u32,
+    /// `[camera.settings]`; values are checked by [`settings_profile`].
+    settings: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl Default for RawCamera {
@@ -116,6 +120,7 @@ impl Default for RawCamera {
             liveview_fps: 10,
             liveview_max_seconds: 60,
             liveview_settle_ms: 500,
+            settings: Default::default(),
         }
     }
 }
@@ -165,9 +170,11 @@ pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigEr
         }
         Some(p) => Some(existing_file(base, "camera.simulated_photo", p)?),
     };
+    let settings = settings_profile(&r.settings)?;
     Ok(CameraConfig {
         backend,
         simulated_photo,
+        settings,
         model: r.model,
         port: r.port,
         call_timeout: secs(
@@ -216,6 +223,40 @@ pub(super) fn power_pin_apart(c: &CameraConfig, l: &LightsConfig) -> Result<(), 
         )),
         _ => Ok(()),
     }
+}
+
+/// `[camera.settings]`: names as gphoto2 spells them, values as non-empty strings
+/// (what the body accepts is checked against the body at connect and by `check-config`).
+fn settings_profile(
+    raw: &std::collections::BTreeMap<String, toml::Value>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (k, v) in raw {
+        let key = format!("camera.settings.{k}");
+        let name_ok = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        if !name_ok {
+            return Err(bad(
+                &key,
+                "is not a gphoto2 config name (letters, digits, - and _)",
+            ));
+        }
+        let toml::Value::String(s) = v else {
+            return Err(bad(
+                &key,
+                "must be a string, as gphoto2 shows it (e.g. \"f/8\")",
+            ));
+        };
+        if s.trim().is_empty() || s.chars().any(char::is_control) {
+            return Err(bad(
+                &key,
+                "must be non-empty text without control characters",
+            ));
+        }
+        out.push((k.clone(), s.clone()));
+    }
+    Ok(out)
 }
 
 pub(super) fn lights(r: RawLights) -> Result<LightsConfig, ConfigError> {

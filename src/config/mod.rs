@@ -299,6 +299,21 @@ mod tests {
     }
 
     #[test]
+    fn a_settings_profile_is_read_in_key_order() {
+        let c = parse(&format!(
+            "{MINIMAL}\n[camera.settings]\nshutterspeed = \"1/125\"\nf-number = \"f/8\"\n"
+        ))
+        .unwrap();
+        let want = [("f-number", "f/8"), ("shutterspeed", "1/125")];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(c.camera.settings, want);
+        assert!(parse(MINIMAL).unwrap().camera.settings.is_empty());
+    }
+
+    #[test]
     fn unknown_keys_are_named_in_full() {
         assert_refused(
             &format!("{MINIMAL}\n[server]\nlistn = \"x\"\n"),
@@ -351,6 +366,14 @@ mod tests {
                     "backend = \"canon\"\n[lights]",
                 ),
                 "camera.backend",
+            ),
+            (
+                format!("{MINIMAL}\n[camera.settings]\niso = 800\n"),
+                "camera.settings.iso",
+            ),
+            (
+                format!("{MINIMAL}\n[camera.settings]\nf-number = \" \"\n"),
+                "camera.settings.f-number",
             ),
             (
                 MINIMAL.replace(

@@ -210,6 +210,27 @@ CREATE TABLE alerts (
 CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, coalesce(show_id, '')) WHERE cleared_at IS NULL;
 CREATE INDEX alerts_by_time ON alerts (raised_at);
 "#,
+    // 7 (issue 14): alert kind `camera_drift` (a profile setting changed on the body). SQLite
+    // cannot alter a CHECK, so the table is rebuilt with its rows and indexes.
+    r#"
+CREATE TABLE alerts_new (
+    id              TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('camera_offline', 'spontaneous_failed', 'capture_failed',
+                                                  'disk_low', 'mail_failing', 'photo_files_missing',
+                                                  'camera_drift')),
+    show_id         TEXT,
+    message         TEXT NOT NULL,
+    raised_at       INTEGER NOT NULL,
+    cleared_at      INTEGER,
+    acknowledged_at INTEGER
+) STRICT;
+INSERT INTO alerts_new (id, kind, show_id, message, raised_at, cleared_at, acknowledged_at)
+    SELECT id, kind, show_id, message, raised_at, cleared_at, acknowledged_at FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_new RENAME TO alerts;
+CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, coalesce(show_id, '')) WHERE cleared_at IS NULL;
+CREATE INDEX alerts_by_time ON alerts (raised_at);
+"#,
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction; refuses
@@ -238,6 +259,49 @@ pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_camera_drift_kind_keeps_the_alerts_and_their_one_open_rule() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let at = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("'camera_drift'"))
+            .unwrap();
+        for sql in &MIGRATIONS[..at] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", at as i64).unwrap();
+        c.execute_batch(
+            "INSERT INTO alerts VALUES ('a', 'camera_offline', NULL, 'm', 1, NULL, NULL);
+             INSERT INTO alerts VALUES ('b', 'disk_low', NULL, 'm', 2, 3, NULL);",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+        c.execute(
+            "INSERT INTO alerts VALUES ('d', 'camera_drift', NULL, 'm', 4, NULL, NULL)",
+            [],
+        )
+        .unwrap();
+        let again = c.execute(
+            "INSERT INTO alerts VALUES ('e', 'camera_offline', NULL, 'm', 5, NULL, NULL)",
+            [],
+        );
+        assert!(
+            again.is_err(),
+            "one open alert per kind survives the rebuild"
+        );
+        assert!(
+            c.execute(
+                "INSERT INTO alerts VALUES ('f', 'nonsense', NULL, 'm', 5, NULL, NULL)",
+                []
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn rebuilding_the_outbox_keeps_messages_and_their_attachments() {

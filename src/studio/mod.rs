@@ -138,6 +138,7 @@ impl Studio {
     ) -> Result<Show, store::Error> {
         let s = self.store.apply(show_id, action, now)?;
         if let (ShowAction::Start, Some(started)) = (action, s.started_at) {
+            self.camera.reapply_profile();
             self.arm_spontaneous(&s.id, started);
         }
         self.show_changed(&s);
@@ -185,6 +186,19 @@ impl Studio {
     pub fn camera_seen(&self, state: &crate::camera::CameraState) {
         if state.connected {
             self.alerts.clear(AlertKind::CameraOffline, None);
+            if state.drift.is_empty() {
+                self.alerts.clear(AlertKind::CameraDrift, None);
+            } else {
+                let keys: Vec<&str> = state.drift.iter().map(|d| d.key.as_str()).collect();
+                self.alerts.raise(
+                    AlertKind::CameraDrift,
+                    None,
+                    &format!(
+                        "A camera setting was changed on the body ({}): it is set back when the next show starts.",
+                        keys.join(", ")
+                    ),
+                );
+            }
         } else if state.recovering.is_some() {
             // The recovery ladder is climbing: the host sees "reconnecting"; the alert
             // waits until it has run out.

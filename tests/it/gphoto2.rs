@@ -242,3 +242,102 @@ fn the_camera_selftest_reports_model_settings_and_timings() {
     }
     assert!(dir.path().join("shots/selftest.preview.jpg").exists());
 }
+
+/// `cosmosd check-config` against the virtual camera with `camera.settings` set.
+fn check_config(dir: &tempfile::TempDir, settings: &[(&str, &str)]) -> std::process::Output {
+    let config = common::write_config(dir.path(), |c| {
+        c.vcamera();
+        for (k, v) in settings {
+            c.set(&format!("camera.settings.{k}"), *v);
+        }
+    });
+    std::process::Command::new(env!("CARGO_BIN_EXE_cosmosd"))
+        .arg("check-config")
+        .arg(&config)
+        .env("IOLIBS", iolibs())
+        .env("COSMOSD_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// The choices a refusal names: `…; it offers "a", "b", …`.
+fn offered(err: &str, key: &str) -> Vec<String> {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with(&format!("camera.settings.{key}: the camera refuses")))
+        .unwrap_or_else(|| panic!("no refusal of {key} in:\n{err}"));
+    let list = line.split("it offers ").nth(1).unwrap();
+    list.split(", ")
+        .map(|c| c.trim_matches('"').to_string())
+        .collect()
+}
+
+#[test]
+fn a_settings_profile_is_checked_against_the_body_then_applied_and_read_back() {
+    // A value the body refuses: check-config fails naming the key and the choices.
+    let dir = tempfile::tempdir().unwrap();
+    let out = check_config(&dir, &[("f-number", "f/99"), ("shutterspeed", "7 weeks")]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "refused values must fail check-config:\n{err}"
+    );
+    let f_numbers = offered(&err, "f-number");
+    let speeds = offered(&err, "shutterspeed");
+    assert!(
+        f_numbers.len() > 1 && speeds.len() > 1,
+        "{f_numbers:?} {speeds:?}"
+    );
+
+    // Values from those choices: check-config passes, and the daemon applies them.
+    let (f, s) = (
+        f_numbers.last().unwrap().clone(),
+        speeds[speeds.len() / 2].clone(),
+    );
+    let out = check_config(&dir, &[("f-number", &f), ("shutterspeed", &s)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the camera accepts all 2 values"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), |c| {
+        c.vcamera();
+        c.set("camera.settings.f-number", f.as_str());
+        c.set("camera.settings.shutterspeed", s.as_str());
+        c.set("camera.settings.exposurecompensation", "99");
+    });
+    let p = Process::spawn(&config, &[("IOLIBS", iolibs().to_str().unwrap())]);
+    let h = wait_connected(&p);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut h = h;
+    while h["camera"]["settings_errors"]
+        .as_array()
+        .is_none_or(|a| a.is_empty())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no settings report in health: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        h = p.req("GET", "/api/health", None, None).body;
+    }
+    let errs = h["camera"]["settings_errors"].as_array().unwrap();
+    assert_eq!(
+        errs.len(),
+        1,
+        "only the exposure compensation is refused: {h}"
+    );
+    let e = errs[0].as_str().unwrap();
+    assert!(
+        e.starts_with("camera.settings.exposurecompensation: "),
+        "{e}"
+    );
+    assert_eq!(
+        h["camera"]["drift"],
+        json!([]),
+        "applied values read back: {h}"
+    );
+}
