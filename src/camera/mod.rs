@@ -12,6 +12,7 @@
 //! - the state (connected, model, since when, last error) is published on a watch
 //!   channel for the health report and logged once per change.
 
+mod device;
 pub mod gphoto;
 pub mod liveview;
 pub mod power;
@@ -33,9 +34,7 @@ pub use power::{Power, PowerTiming, SimPower};
 pub use recovery::{Recoveries, Rung};
 pub use simulated::{Fault, SimControl, Simulated};
 
-use anyhow::Context;
-
-use crate::config::{CameraBackend, CameraConfig};
+use crate::config::CameraConfig;
 
 /// Why the camera could not do what was asked, by what the caller must do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,71 +97,6 @@ pub struct Shot {
 pub enum Device {
     Gphoto(gphoto::Gphoto),
     Simulated(Simulated),
-}
-
-impl Device {
-    /// Builds the configured backend. The simulated camera makes its test photo (or reads
-    /// `camera.simulated_photo`) here, so call this before the runtime is busy. Nothing
-    /// talks to a real camera yet: the owner task connects.
-    pub fn from_config(config: &CameraConfig) -> anyhow::Result<Device> {
-        Ok(match config.backend {
-            CameraBackend::Gphoto2 => {
-                Device::Gphoto(Gphoto::new(config.model.clone(), config.port.clone()))
-            }
-            CameraBackend::Simulated => match &config.simulated_photo {
-                None => Device::Simulated(Simulated::new(3000, 2000).0),
-                Some(p) => {
-                    let jpeg = std::fs::read(p)
-                        .with_context(|| format!("camera.simulated_photo {}", p.display()))?;
-                    Device::Simulated(Simulated::with_photo(std::sync::Arc::new(jpeg)).0)
-                }
-            },
-        })
-    }
-
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Device::Gphoto(_) => "gphoto2",
-            Device::Simulated(_) => "simulated",
-        }
-    }
-
-    async fn connect(&mut self) -> Result<CameraInfo, CameraError> {
-        match self {
-            Device::Gphoto(d) => d.connect().await,
-            Device::Simulated(d) => d.connect().await,
-        }
-    }
-
-    async fn capture(&mut self, wait: Duration) -> Result<Vec<u8>, CameraError> {
-        match self {
-            Device::Gphoto(d) => d.capture(wait).await,
-            Device::Simulated(d) => d.capture().await,
-        }
-    }
-
-    async fn ping(&mut self) -> Result<(), CameraError> {
-        match self {
-            Device::Gphoto(d) => d.ping().await,
-            Device::Simulated(d) => d.ping().await,
-        }
-    }
-
-    /// One live-view frame (a small JPEG), never stored.
-    async fn preview(&mut self) -> Result<Vec<u8>, liveview::PreviewError> {
-        match self {
-            Device::Gphoto(d) => d.preview().await,
-            Device::Simulated(d) => d.preview().await,
-        }
-    }
-
-    /// Forgets the connection (without blocking the caller).
-    fn release(&mut self) {
-        match self {
-            Device::Gphoto(d) => d.release(),
-            Device::Simulated(d) => d.release(),
-        }
-    }
 }
 
 /// Bounds on the owner's work, from `[camera]`.

@@ -111,34 +111,7 @@ pub fn sharpness(f: &Luma) -> f64 {
 }
 
 /// Thresholds of the readiness verdict (`[camera.check]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Thresholds {
-    /// Lowest acceptable mean luminance (default 40).
-    pub min_mean: f64,
-    /// Highest acceptable mean luminance (default 215).
-    pub max_mean: f64,
-    /// Largest acceptable fraction clipped to black or to white (default 0.25).
-    pub max_clipped: f64,
-    /// Lowest acceptable Laplacian variance (default 20).
-    pub min_sharpness: f64,
-    /// Lowest acceptable battery level in percent (default 30).
-    pub min_battery: u8,
-    /// Fewest acceptable free images on the card (default 50).
-    pub min_free_images: u64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            min_mean: 40.0,
-            max_mean: 215.0,
-            max_clipped: 0.25,
-            min_sharpness: 20.0,
-            min_battery: 30,
-            min_free_images: 50,
-        }
-    }
-}
+pub type Thresholds = crate::config::CheckThresholds;
 
 /// One reason the camera is not ready.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -47,6 +47,98 @@ pub struct CameraConfig {
     pub liveview_settle: Duration,
     /// `[camera.settings]`: gphoto2 config names to the values the body must hold.
     pub settings: Vec<(String, String)>,
+    /// `camera.focus`: focused once by hand, or driven during every countdown.
+    pub focus: FocusPolicy,
+    /// `[camera.check]`: the readiness check's thresholds.
+    pub check: CheckThresholds,
+}
+
+/// `camera.focus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FocusPolicy {
+    /// The body is focused once at the markers' distance (the profile sets manual focus).
+    Manual,
+    /// Focus is driven during the countdown; a failure is retried once, then the capture
+    /// answers `camera_focus_failed`.
+    Autofocus,
+}
+
+/// `[camera.check]`: what the readiness check accepts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckThresholds {
+    /// Mean luminance (0–255) of the test frame must lie within these.
+    pub min_mean: f64,
+    pub max_mean: f64,
+    /// Largest fraction of the frame clipped to black, or to white.
+    pub max_clipped: f64,
+    /// Lowest variance of the Laplacian (sharpness).
+    pub min_sharpness: f64,
+    /// Lowest battery level, percent.
+    pub min_battery: u8,
+    /// Fewest free images on the card.
+    pub min_free_images: u64,
+}
+
+impl Default for CheckThresholds {
+    fn default() -> Self {
+        CheckThresholds {
+            min_mean: 40.0,
+            max_mean: 215.0,
+            max_clipped: 0.25,
+            min_sharpness: 20.0,
+            min_battery: 30,
+            min_free_images: 50,
+        }
+    }
+}
+
+/// `[camera.check]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCheck {
+    min_mean: f64,
+    max_mean: f64,
+    max_clipped: f64,
+    min_sharpness: f64,
+    min_battery: u32,
+    min_free_images: u32,
+}
+
+impl Default for RawCheck {
+    fn default() -> Self {
+        let d = CheckThresholds::default();
+        RawCheck {
+            min_mean: d.min_mean,
+            max_mean: d.max_mean,
+            max_clipped: d.max_clipped,
+            min_sharpness: d.min_sharpness,
+            min_battery: d.min_battery.into(),
+            min_free_images: d.min_free_images as u32,
+        }
+    }
+}
+
+fn check_thresholds(r: RawCheck) -> Result<CheckThresholds, ConfigError> {
+    let t = CheckThresholds {
+        min_mean: in_range(r.min_mean, "camera.check.min_mean", 0.0..=255.0)?,
+        max_mean: in_range(r.max_mean, "camera.check.max_mean", 0.0..=255.0)?,
+        max_clipped: in_range(r.max_clipped, "camera.check.max_clipped", 0.0..=1.0)?,
+        min_sharpness: in_range(r.min_sharpness, "camera.check.min_sharpness", 0.0..=1e6)?,
+        min_battery: in_range(r.min_battery, "camera.check.min_battery", 0..=100)? as u8,
+        min_free_images: u64::from(in_range(
+            r.min_free_images,
+            "camera.check.min_free_images",
+            0..=100_000,
+        )?),
+    };
+    if t.min_mean >= t.max_mean {
+        return Err(bad(
+            "camera.check.max_mean",
+            format!("must be above camera.check.min_mean ({})", t.min_mean),
+        ));
+    }
+    Ok(t)
 }
 
 /// `lights.backend`.
@@ -102,6 +194,8 @@ pub(super) struct RawCamera {
     liveview_settle_ms: u32,
     /// `[camera.settings]`; values are checked by [`settings_profile`].
     settings: std::collections::BTreeMap<String, toml::Value>,
+    focus: FocusPolicy,
+    check: RawCheck,
 }
 
 impl Default for RawCamera {
@@ -121,6 +215,8 @@ impl Default for RawCamera {
             liveview_max_seconds: 60,
             liveview_settle_ms: 500,
             settings: Default::default(),
+            focus: FocusPolicy::Manual,
+            check: RawCheck::default(),
         }
     }
 }
@@ -173,6 +269,8 @@ pub(super) fn camera(r: RawCamera, base: &Path) -> Result<CameraConfig, ConfigEr
     let settings = settings_profile(&r.settings)?;
     Ok(CameraConfig {
         backend,
+        focus: r.focus,
+        check: check_thresholds(r.check)?,
         simulated_photo,
         settings,
         model: r.model,

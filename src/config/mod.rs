@@ -28,7 +28,8 @@ use serde::Deserialize;
 
 pub use auth::AuthConfig;
 pub use devices::{
-    BCM_PINS, CameraBackend, CameraConfig, LightsBackend, LightsConfig, PosingStyle,
+    BCM_PINS, CameraBackend, CameraConfig, CheckThresholds, FocusPolicy, LightsBackend,
+    LightsConfig, PosingStyle,
 };
 pub use mail::{MailConfig, MailTls, MailTransport, SmtpConfig};
 pub use server::{PrivacyConfig, ServerConfig, StorageConfig};
