@@ -21,7 +21,12 @@ pub fn camera(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<
     let stop = CancellationToken::new();
     let t0 = Instant::now();
     let timing = camera::Timing::from_config(&config.camera);
-    let (handle, task) = rt.block_on(async { camera::spawn(camera_device, timing, stop.clone()) });
+    let extras = camera::Extras {
+        power: None,
+        profile: camera::settings::Profile(config.camera.settings.clone()),
+    };
+    let (handle, task) =
+        rt.block_on(async { camera::spawn_with(camera_device, timing, extras, stop.clone()) });
     println!("camera backend: {}", handle.state().backend);
     let state = rt.block_on(async {
         let mut w = handle.watch();
@@ -76,6 +81,13 @@ pub fn camera(config: &Config, out: Option<&std::path::Path>) -> anyhow::Result<
         std::fs::write(dir.join("selftest.preview.jpg"), &d.preview)?;
         println!("written to {}", dir.display());
     }
+    // The readiness report, as `POST /api/camera/check` gives it.
+    let checked = rt
+        .block_on(handle.check())
+        .context("taking the test frame")?;
+    let report = camera::readiness::report(&checked, &handle.state(), &config.camera.check)
+        .map_err(|m| anyhow::anyhow!("the test frame is unreadable: {m}"))?;
+    print!("{report}");
     stop.cancel();
     let _ = rt.block_on(task);
     println!("camera selftest passed");

@@ -148,6 +148,7 @@ impl From<TakeError> for ApiError {
                     CameraError::Busy(_) => "camera_busy",
                     CameraError::StoreFull => "camera_card_full",
                     CameraError::Failed(_) => "camera_failed",
+                    CameraError::FocusFailed(_) => "camera_focus_failed",
                     _ => "camera_unavailable",
                 };
                 let mut e = ApiError::new(503, code, c.to_string());

@@ -16,7 +16,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::error::ErrorBody;
 use super::routes::{ROUTES, Route};
-use super::{ApiError, Call, Context, Reply, liveview};
+use super::{ApiError, Call, Context, Reply, camera, liveview};
 use super::{alerts, guests, health, outbox, photos, session, shows, stats, stream, wire};
 use crate::show::Essence;
 
@@ -66,6 +66,8 @@ use crate::show::Essence;
         stats::get_stats,
         stream::get_events,
         liveview::get_liveview,
+        camera::post_check,
+        camera::get_check_frame,
     ),
     components(schemas(
         ErrorBody,

@@ -4,7 +4,8 @@
 
 use super::{ApiError, Call, Context, Reply};
 use super::{
-    alerts, guests, health, liveview, openapi, outbox, photos, session, shows, stats, stream,
+    alerts, camera, guests, health, liveview, openapi, outbox, photos, session, shows, stats,
+    stream,
 };
 use crate::access::Role;
 use crate::events::Topic;
@@ -89,6 +90,8 @@ pub static ROUTES: &[Route] = &[
     route!("GET" "/api/stats" HOST_TECH, false => stats::get_stats),
     route!("GET" "/api/events" KIOSK, false => stream::get_events),
     route!("GET" "/api/camera/liveview" HOST, false => liveview::get_liveview),
+    route!("POST" "/api/camera/check" HOST_TECH, false => camera::post_check),
+    route!("GET" "/api/camera/check/frame" HOST_TECH, false => camera::get_check_frame),
 ];
 
 /// Finds the route for `method path`, with its path parameters; 404 or 405 otherwise.

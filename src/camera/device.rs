@@ -71,4 +71,20 @@ impl Device {
             Device::Simulated(d) => d.release(),
         }
     }
+
+    /// Drives autofocus once.
+    pub(super) async fn focus(&mut self) -> Result<(), CameraError> {
+        match self {
+            Device::Gphoto(d) => d.focus().await,
+            Device::Simulated(d) => d.focus().await,
+        }
+    }
+
+    /// Battery, free images and image format, as far as the body says.
+    pub(super) async fn facts(&mut self) -> Result<super::Facts, CameraError> {
+        match self {
+            Device::Gphoto(d) => d.facts().await,
+            Device::Simulated(d) => d.facts().await,
+        }
+    }
 }

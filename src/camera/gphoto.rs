@@ -229,6 +229,60 @@ impl Gphoto {
         Ok(data.into_vec())
     }
 
+    /// Drives autofocus once (issue 14): `autofocusdrive` where the body has it (most
+    /// EOS and Nikon bodies answer an error when nothing locks), else Canon's half-press
+    /// through `eosremoterelease`. A body with neither cannot be focused on request.
+    pub(super) async fn focus(&mut self) -> Result<(), CameraError> {
+        let (_, camera) = self.conn.as_ref().ok_or_else(not_connected)?;
+        let focus_err = |e: gphoto2::Error| match map(e) {
+            CameraError::Failed(m) => CameraError::FocusFailed(m),
+            other => other,
+        };
+        if let Ok(w) = camera.config_key::<ToggleWidget>("autofocusdrive").await {
+            w.set_toggled(true);
+            return camera.set_config(&w).await.map_err(focus_err);
+        }
+        if let Ok(w) = camera.config_key::<RadioWidget>("eosremoterelease").await {
+            w.set_choice("Press Half").map_err(focus_err)?;
+            camera.set_config(&w).await.map_err(focus_err)?;
+            // The body hunts while half-pressed; the shutter's own press comes later.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            w.set_choice("Release Half").map_err(focus_err)?;
+            return camera.set_config(&w).await.map_err(focus_err);
+        }
+        Err(CameraError::FocusFailed(
+            "this body offers no autofocus drive (autofocusdrive, eosremoterelease); \
+             set camera.focus = \"manual\" and focus it by hand"
+                .into(),
+        ))
+    }
+
+    /// Battery, free images and image format, for the readiness check.
+    pub(super) async fn facts(&mut self) -> Result<super::Facts, CameraError> {
+        use gphoto2::widget::{TextWidget, Widget};
+        let (_, camera) = self.conn.as_ref().ok_or_else(not_connected)?;
+        let battery = match camera.config_key::<TextWidget>("batterylevel").await {
+            Ok(w) => super::check::battery_percent(&w.value()),
+            Err(_) => None,
+        };
+        let free_images = match camera.storages().await {
+            Ok(list) => list.iter().filter_map(|s| s.free_images()).max(),
+            Err(e) => return Err(map(e)),
+        };
+        let mut format = None;
+        for key in ["imageformat", "imagequality", "imagesize"] {
+            if let Ok(Widget::Radio(r)) = camera.config_key::<Widget>(key).await {
+                format = Some(r.choice());
+                break;
+            }
+        }
+        Ok(super::Facts {
+            battery,
+            free_images,
+            format,
+        })
+    }
+
     /// Reads the widget `key` (radio/menu, range, toggle, text) and its value as the
     /// profile spells it; `Ok(None)` when the body has no such widget (issue 14).
     pub(super) async fn read_setting(

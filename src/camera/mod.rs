@@ -12,6 +12,7 @@
 //! - the state (connected, model, since when, last error) is published on a watch
 //!   channel for the health report and logged once per change.
 
+mod check;
 mod device;
 pub mod gphoto;
 pub mod liveview;
@@ -29,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+pub use check::{Checked, Facts};
 pub use gphoto::Gphoto;
 pub use power::{Power, PowerTiming, SimPower};
 pub use recovery::{Recoveries, Rung};
@@ -60,6 +62,9 @@ pub enum CameraError {
     /// The camera answered, but not with a photo. Not retried.
     #[error("the camera failed: {0}")]
     Failed(String),
+    /// Autofocus found nothing to lock on, twice (`camera.focus = "autofocus"`).
+    #[error("the camera could not focus: {0}")]
+    FocusFailed(String),
 }
 
 impl CameraError {
@@ -176,6 +181,10 @@ enum Request {
     },
     /// Re-apply `[camera.settings]` (a show starts); queued ahead of its captures.
     ApplyProfile,
+    /// Drive autofocus (during a countdown), retried once.
+    Focus(oneshot::Sender<Result<(), CameraError>>),
+    /// A test frame and what the body reports, for the readiness check.
+    Check(oneshot::Sender<Result<Checked, CameraError>>),
 }
 
 /// How the rest of the daemon reaches the camera owner.
@@ -221,6 +230,40 @@ impl CameraHandle {
                 "the camera task has stopped".into(),
             ))
         })
+    }
+
+    /// Asks the owner to drive autofocus now; the answer comes on the receiver (the
+    /// countdown runs meanwhile).
+    pub fn focus(&self) -> oneshot::Receiver<Result<(), CameraError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(
+            mpsc::error::TrySendError::Full(Request::Focus(tx))
+            | mpsc::error::TrySendError::Closed(Request::Focus(tx)),
+        ) = self.tx.try_send(Request::Focus(tx))
+        {
+            let _ = tx.send(Err(CameraError::Busy(
+                "the camera has too much queued".into(),
+            )));
+        }
+        rx
+    }
+
+    /// A test frame for the readiness check (from async code).
+    pub async fn check(&self) -> Result<Checked, CameraError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || CameraError::Disconnected("the camera task has stopped".into());
+        self.tx.send(Request::Check(tx)).await.map_err(|_| gone())?;
+        rx.await.unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// [`CameraHandle::check`], from blocking code.
+    pub fn check_blocking(&self) -> Result<Checked, CameraError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || CameraError::Disconnected("the camera task has stopped".into());
+        self.tx
+            .blocking_send(Request::Check(tx))
+            .map_err(|_| gone())?;
+        rx.blocking_recv().unwrap_or_else(|_| Err(gone()))
     }
 
     pub fn state(&self) -> CameraState {
@@ -354,6 +397,14 @@ impl Owner {
                         self.settle().await;
                         let r = self.capture().await;
                         let _ = reply.send(r);
+                    }
+                    Some(Request::Focus(reply)) => {
+                        let _ = reply.send(self.focus().await);
+                    }
+                    Some(Request::Check(reply)) => {
+                        self.liveview.capture_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        self.settle().await;
+                        let _ = reply.send(self.check().await);
                     }
                     Some(Request::Preview { epoch, reply }) => {
                         let r = self.preview(epoch).await;

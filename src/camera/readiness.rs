@@ -200,6 +200,122 @@ pub fn assess(e: &Exposure, sharp: f64, body: &BodyFacts, t: &Thresholds) -> Vec
     out
 }
 
+/// The readiness report: the test frame measured, the body's facts, and every problem.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// No problems.
+    pub ready: bool,
+    pub problems: Vec<Problem>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub battery: Option<u8>,
+    pub free_images: Option<u64>,
+    pub format: Option<String>,
+    /// The profile's keys as the body holds them now.
+    pub settings: Vec<(String, String)>,
+    pub exposure: Exposure,
+    /// Variance of the Laplacian on the small frame.
+    pub sharpness: f64,
+}
+
+/// Measures the test frame and gathers the problems: the frame's, the body's, the
+/// profile's (refused values, drift) and a RAW-only format (no JPEG to keep).
+pub fn report(
+    checked: &super::Checked,
+    state: &super::CameraState,
+    t: &Thresholds,
+) -> Result<Report, String> {
+    let frame = decode_small(&checked.jpeg)?;
+    let e = exposure(&frame);
+    let sharp = sharpness(&frame);
+    let f = &checked.facts;
+    let body = BodyFacts {
+        battery: f.battery,
+        free_images: f.free_images,
+    };
+    let mut problems = assess(&e, sharp, &body, t);
+    if let Some(fmt) = &f.format {
+        let l = fmt.to_ascii_lowercase();
+        if l.contains("raw") && !l.contains("jpeg") && !l.contains("fine") && !l.contains("normal")
+        {
+            problems.push(Problem {
+                code: "raw_only",
+                message: format!(
+                    "The camera saves only RAW ({fmt}): set camera.settings.imageformat to a JPEG format."
+                ),
+            });
+        }
+    }
+    for m in &state.settings_errors {
+        problems.push(Problem {
+            code: "setting_refused",
+            message: m.clone(),
+        });
+    }
+    for d in &state.drift {
+        problems.push(Problem {
+            code: "setting_drifted",
+            message: format!(
+                "The camera's {} is {} instead of {}: it is set back when the next show starts.",
+                d.key, d.actual, d.expected
+            ),
+        });
+    }
+    let info = state.info.as_ref();
+    Ok(Report {
+        ready: problems.is_empty(),
+        problems,
+        model: info.map(|i| i.model.clone()),
+        serial: info.and_then(|i| i.serial.clone()),
+        battery: f.battery,
+        free_images: f.free_images,
+        format: f.format.clone(),
+        settings: checked.settings.clone(),
+        exposure: e,
+        sharpness: sharp,
+    })
+}
+
+impl std::fmt::Display for Report {
+    /// The report as `cosmosd selftest camera` prints it.
+    fn fmt(&self, w: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let or = |v: Option<String>| v.unwrap_or_else(|| "not reported".into());
+        writeln!(
+            w,
+            "readiness: {}",
+            if self.ready { "ready" } else { "NOT READY" }
+        )?;
+        writeln!(w, "  model: {}", or(self.model.clone()))?;
+        writeln!(w, "  serial: {}", or(self.serial.clone()))?;
+        writeln!(
+            w,
+            "  battery: {}",
+            or(self.battery.map(|b| format!("{b}%")))
+        )?;
+        writeln!(
+            w,
+            "  free images: {}",
+            or(self.free_images.map(|n| n.to_string()))
+        )?;
+        writeln!(w, "  format: {}", or(self.format.clone()))?;
+        for (k, v) in &self.settings {
+            writeln!(w, "  setting {k}: {v}")?;
+        }
+        writeln!(
+            w,
+            "  exposure: mean {:.1}, dark clipped {:.1}%, bright clipped {:.1}%",
+            self.exposure.mean,
+            self.exposure.dark_clipped * 100.0,
+            self.exposure.bright_clipped * 100.0
+        )?;
+        writeln!(w, "  sharpness: {:.1}", self.sharpness)?;
+        for p in &self.problems {
+            writeln!(w, "  problem {}: {}", p.code, p.message)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,11 @@ struct Script {
     previews: Vec<tokio::time::Instant>,
     /// The body's settings widgets (issue 14), with choices so values can be refused.
     widgets: super::settings::MemoryWidgets,
+    /// Autofocus drives so far, and how many of the next ones fail.
+    focuses: u64,
+    failing_focuses: u32,
+    battery: u8,
+    free_images: u64,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -122,6 +127,22 @@ impl SimControl {
         }
         s.powered = on;
     }
+    /// The next `n` autofocus drives find nothing to lock on.
+    pub fn fail_focus(&self, n: u32) {
+        self.lock().failing_focuses = n;
+    }
+    /// Autofocus drives so far (failed ones included).
+    pub fn focuses(&self) -> u64 {
+        self.lock().focuses
+    }
+    /// The battery level it reports, percent.
+    pub fn set_battery(&self, percent: u8) {
+        self.lock().battery = percent;
+    }
+    /// The pictures its card still has room for.
+    pub fn set_free_images(&self, n: u64) {
+        self.lock().free_images = n;
+    }
     /// Live-view frames taken so far.
     pub fn previews(&self) -> u64 {
         self.lock().previews.len() as u64
@@ -161,6 +182,10 @@ impl Simulated {
             serial: SIMULATED_SERIAL.into(),
             previews: Vec::new(),
             widgets: super::settings::MemoryWidgets::canon_like(),
+            focuses: 0,
+            failing_focuses: 0,
+            battery: 80,
+            free_images: 900,
         }));
         (
             Simulated {
@@ -267,6 +292,31 @@ impl Simulated {
     }
 
     pub(super) fn release(&mut self) {}
+
+    pub(super) async fn focus(&mut self) -> Result<(), CameraError> {
+        self.plugged()?;
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        s.focuses += 1;
+        if s.failing_focuses > 0 {
+            s.failing_focuses -= 1;
+            return Err(CameraError::FocusFailed(
+                "autofocus found nothing to lock on (simulated)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn facts(&mut self) -> Result<super::Facts, CameraError> {
+        use super::settings::Widgets;
+        self.plugged()?;
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        let format = s.widgets.read("imageformat").ok().flatten().map(|(_, v)| v);
+        Ok(super::Facts {
+            battery: Some(s.battery),
+            free_images: Some(s.free_images),
+            format,
+        })
+    }
 
     /// The USB reset rung: frees a body wedged until a reset (not one that needs power).
     pub(super) async fn usb_reset(&mut self) -> Result<(), CameraError> {

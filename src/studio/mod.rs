@@ -81,6 +81,8 @@ pub struct Studio {
     events: Arc<crate::events::Events>,
     /// "Now" for the timeline (the system clock; tests stop it).
     clock: Clock,
+    /// The last readiness check's test frame, in memory only (never with a show).
+    check_frame: Mutex<Option<Arc<Vec<u8>>>>,
 }
 
 impl Studio {
@@ -107,6 +109,7 @@ impl Studio {
             stop,
             alerts,
             missing_files: Mutex::new(Vec::new()),
+            check_frame: Mutex::new(None),
         }
     }
 
@@ -358,6 +361,9 @@ impl Studio {
         // The shutter fires when the light countdown ends; an interrupted countdown (the
         // show was cancelled meanwhile) fires nothing.
         let length = Duration::from_secs(self.config.show.countdown_seconds.into());
+        // `camera.focus = "autofocus"`: the body focuses while the countdown runs.
+        let focus = (self.config.camera.focus == crate::config::FocusPolicy::Autofocus)
+            .then(|| self.camera.focus());
         if self
             .lights
             .countdown(markers.clone(), length)
@@ -369,7 +375,14 @@ impl Studio {
                 "the countdown was interrupted (the show changed meanwhile)",
             )));
         }
-        let (photo, replaced) = match self.shoot(show_id, PhotoKind::Posed) {
+        let focused = match focus.map(|rx| rx.blocking_recv()) {
+            None => Ok(()),
+            Some(Ok(r)) => r.map_err(TakeError::from),
+            Some(Err(_)) => Err(TakeError::from(crate::camera::CameraError::Disconnected(
+                "the camera task has stopped".into(),
+            ))),
+        };
+        let (photo, replaced) = match focused.and_then(|()| self.shoot(show_id, PhotoKind::Posed)) {
             Ok(r) => {
                 self.lights.run(Program::Captured { markers });
                 self.alerts.clear(AlertKind::CaptureFailed, Some(show_id));
@@ -435,6 +448,27 @@ impl Studio {
                 Err(e.into())
             }
         }
+    }
+
+    /// The readiness check: a test frame (kept in memory for `frame`, replacing the
+    /// last one), measured against `[camera.check]`. Nothing is written.
+    pub fn camera_check(&self) -> Result<crate::camera::readiness::Report, CameraError> {
+        let checked = self.camera.check_blocking()?;
+        let state = self.camera.state();
+        let report = crate::camera::readiness::report(&checked, &state, &self.config.camera.check)
+            .map_err(|m| CameraError::Failed(format!("the test frame is unreadable: {m}")))?;
+        *self.check_frame.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(checked.jpeg));
+        log::info!(ready = report.ready, problems = report.problems.len() as u64,
+            mean = report.exposure.mean, sharpness = report.sharpness; "camera check");
+        Ok(report)
+    }
+
+    /// The last readiness check's test frame.
+    pub fn check_frame(&self) -> Option<Arc<Vec<u8>>> {
+        self.check_frame
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Discards a photo: the row, then its files.

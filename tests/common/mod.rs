@@ -124,7 +124,11 @@ impl Daemon {
         static PHOTO: std::sync::OnceLock<std::sync::Arc<Vec<u8>>> = std::sync::OnceLock::new();
         let photo =
             PHOTO.get_or_init(|| std::sync::Arc::new(cosmosd::photos::test_pattern(3000, 2000, 6)));
-        let (sim, camera) = cosmosd::camera::Simulated::with_photo(photo.clone());
+        let photo = match &config.camera.simulated_photo {
+            Some(p) => std::sync::Arc::new(std::fs::read(p).unwrap()),
+            None => photo.clone(),
+        };
+        let (sim, camera) = cosmosd::camera::Simulated::with_photo(photo);
         let (lights_dev, lights) = cosmosd::lights::Simulated::new(config.lights.pins.len());
         // The camera's power relay, when configured, is simulated and wired to the camera.
         let power = cosmosd::camera::SimPower::default();

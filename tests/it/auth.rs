@@ -45,6 +45,8 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/stats", &["host", "technician"]),
     ("GET", "/api/events", &["kiosk", "host"]),
     ("GET", "/api/camera/liveview", &["host"]),
+    ("POST", "/api/camera/check", &["host", "technician"]),
+    ("GET", "/api/camera/check/frame", &["host", "technician"]),
     ("GET", "/api/shows/next-start", &["host"]),
     ("GET", "/api/photos/{id}", &["host"]),
     ("GET", "/api/photos/{id}/preview", &["host"]),

@@ -236,10 +236,17 @@ fn the_camera_selftest_reports_model_settings_and_timings() {
         "USB PTP Class Camera on usb:001,001",
         "capturetarget",
         "email 1365x2048",
+        // The readiness report, as `POST /api/camera/check` gives it.
+        "readiness: ",
+        "  battery: 50%",
+        "  format: 640x480",
+        "  exposure: mean ",
+        "  sharpness: ",
         "camera selftest passed",
     ] {
         assert!(text.contains(want), "{want} in:\n{text}");
     }
+    eprintln!("{text}");
     assert!(dir.path().join("shots/selftest.preview.jpg").exists());
 }
 
@@ -340,4 +347,27 @@ fn a_settings_profile_is_checked_against_the_body_then_applied_and_read_back() {
         json!([]),
         "applied values read back: {h}"
     );
+}
+
+#[test]
+fn the_readiness_check_over_real_libgphoto2_reports_battery_serial_exposure_and_sharpness() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(&dir);
+    wait_connected(&p);
+    let tech = p.login("technician", common::TECH_PASSWORD);
+    let r = p.req("POST", "/api/camera/check", Some(&tech), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = &r.body;
+    // What the virtual camera reports about itself.
+    assert_eq!(b["model"], "USB PTP Class Camera", "{b}");
+    assert_eq!(b["serial"], "0.1", "{b}");
+    assert_eq!(b["battery"], 50, "{b}");
+    assert_eq!(b["format"], "640x480", "{b}");
+    assert!(b["free_images"].as_u64().is_some(), "{b}");
+    // Its JPEG is the photo-like test pattern: mid-grey on average, in focus.
+    let mean = b["exposure"]["mean"].as_f64().unwrap();
+    assert!((100.0..=160.0).contains(&mean), "{b}");
+    assert!(b["sharpness"].as_f64().unwrap() > 50.0, "{b}");
+    assert_eq!(b["ready"], true, "{b}");
+    assert!(p.stop());
 }
