@@ -32,6 +32,7 @@
   }
 
   const sheets = HostSheets({ call, refresh: () => refresh(), features: () => features });
+  const check = HostCheck({ call, token: () => token });
 
   // ---- language ------------------------------------------------------------------
   function paintLang() {
@@ -39,6 +40,7 @@
     $("lang-es").setAttribute("aria-pressed", String(HostText.lang === "es"));
     $("lang-en").setAttribute("aria-pressed", String(HostText.lang === "en"));
     paintLive();
+    check.paint();
   }
   for (const l of ["es", "en"]) {
     $("lang-" + l).addEventListener("click", () => { HostText.setLang(l); paintLang(); refresh(); });

@@ -88,3 +88,56 @@ fn the_host_console_keeps_failures_in_sight_and_asks_before_destroying() {
     println!("{log}");
     d.stop().unwrap();
 }
+
+/// The host console's camera check (tests/browser/check.mjs): the prompt before the first
+/// show, a ready camera with its test photo, a weak one's problems in plain words in both
+/// languages, an unplugged one's error kept in sight; axe-core on every screen.
+#[test]
+fn the_host_console_checks_the_camera_and_names_its_problems_plainly() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let d = Daemon::start();
+    let shots = screenshots("check");
+    let mut child = std::process::Command::new("node")
+        .arg(format!("{}/check.mjs", browser_dir()))
+        .arg(format!("http://{}", d.addr))
+        .arg(HOST_PIN)
+        .arg(&shots)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running node (Debian's nodejs)");
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut log = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        match line.as_str() {
+            "CAMERA weak" => {
+                d.camera.set_battery(12);
+                d.camera.set_free_images(4);
+            }
+            "CAMERA unplug" => d.camera.unplug(),
+            "CAMERA plug" => d.camera.plug(),
+            _ => {
+                log.push_str(&line);
+                log.push('\n');
+                continue;
+            }
+        }
+        writeln!(stdin, "ok").unwrap();
+    }
+    let status = child.wait().unwrap();
+    log.push_str(&errors.join().unwrap());
+    assert!(status.success(), "{log}");
+    assert!(log.contains("ok:"), "{log}");
+    println!("{log}");
+    d.stop().unwrap();
+}
