@@ -9,9 +9,10 @@ want=(gcc g++ libc6-dev pkg-config cmake nasm libgphoto2-dev libclang-dev)
 # The tests also build the virtual camera from source (dpkg-dev for `apt-get source`),
 # compare against libvips, use the gphoto2 CLI in the camera selftest docs, and run a
 # real SMTP server (aiosmtpd, under Debian's /usr/bin/python3) for the mail tests, and
-# drive the tablets' pages in Debian's chromium; systemd-analyze checks the unit.
+# drive the tablets' pages in Debian's chromium; systemd-analyze checks the unit;
+# promtool (Debian's prometheus package; its server is not started) checks /metrics.
 if [[ "${1:-}" == "--test" ]]; then
-  want+=(dpkg-dev libltdl-dev libexif-dev libvips-tools gphoto2 python3-aiosmtpd chromium systemd)
+  want+=(dpkg-dev libltdl-dev libexif-dev libvips-tools gphoto2 python3-aiosmtpd chromium systemd prometheus)
   command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 
@@ -25,6 +26,10 @@ if ((${#missing[@]})); then
   [[ $(id -u) -ne 0 ]] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Only promtool is wanted: a booted machine would start the Prometheus server.
+  if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

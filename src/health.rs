@@ -105,6 +105,8 @@ pub struct Report {
     pub lights: Lights,
     pub mail: Mail,
     pub privacy: Privacy,
+    /// The board's temperature and throttling, where it tells (a Raspberry Pi).
+    pub board: crate::pi::Board,
     /// What needs someone, one plain sentence each; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -185,6 +187,7 @@ pub fn report(
             retention_days: config.privacy.retention.as_secs() / 86_400,
             last_purge: retention.last(),
         },
+        board: crate::pi::read(std::path::Path::new("/")),
         problems: Vec::new(),
     };
     r.status =
@@ -219,6 +222,13 @@ fn problems(r: &Report) -> Vec<String> {
     }) = &r.privacy.last_purge
     {
         out.push(format!("The retention purge failed: {e}."));
+    }
+    if r.board.throttled.is_some_and(|t| t.now()) {
+        out.push(
+            "The box is slowing itself down (under-voltage or heat): use its own power supply \
+             and give it air."
+                .into(),
+        );
     }
     out
 }
@@ -285,6 +295,7 @@ mod tests {
                 retention_days: 30,
                 last_purge: None,
             },
+            board: crate::pi::Board::default(),
             problems: Vec::new(),
         }
     }

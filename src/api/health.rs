@@ -140,6 +140,16 @@ pub struct RecoveriesOut {
     pub exhausted: u64,
 }
 
+/// The board's own health, where it tells (a Raspberry Pi); null fields elsewhere.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BoardOut {
+    /// SoC temperature, °C.
+    pub temperature_c: Option<f64>,
+    /// The firmware's throttling flags by name (`under_voltage`, `freq_capped`,
+    /// `throttled`, `soft_temp_limit`, each also `…_occurred` since boot).
+    pub throttled: Option<BTreeMap<String, bool>>,
+}
+
 /// An open alert (see `GET /api/alerts`), as health has always listed them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OpenAlertOut {
@@ -259,6 +269,8 @@ pub struct HealthOut {
     pub lights: LightsOut,
     pub mail: MailOut,
     pub privacy: PrivacyOut,
+    /// Temperature and throttling, where the board reports them.
+    pub board: BoardOut,
     /// What needs someone, one plain sentence each; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -401,6 +413,13 @@ impl From<Report> for HealthOut {
                     },
                     Err(detail) => PurgeOut::Error { at: run.at, detail },
                 }),
+            },
+            board: BoardOut {
+                temperature_c: r.board.temperature_c,
+                throttled: r
+                    .board
+                    .throttled
+                    .map(|t| t.flags().iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             },
             problems: r.problems,
         }

@@ -23,6 +23,7 @@ mod guests;
 mod health;
 mod input;
 mod liveview;
+mod metrics;
 mod openapi;
 mod outbox;
 mod pages;
@@ -180,6 +181,9 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
     .unwrap_or_else(|e| e.into_reply());
     let status = reply.status;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    ctx.studio
+        .metrics()
+        .request(route_name, &method, status, ms / 1000.0);
     let role_s = role.map(Role::as_str).unwrap_or("-");
     if let Some((stream_role, after)) = reply.stream {
         log::info!(method = method.as_str(), route = route_name, status = status, role = role_s,
@@ -256,7 +260,7 @@ fn process(
     *route_name = route.path;
 
     let now = ctx.studio.now();
-    let (role, token_hash) = if route.roles.is_empty() {
+    let (role, token_hash) = if route.roles.is_empty() || metrics::open_to(route.path, remote, rq) {
         (None, None)
     } else {
         // EventSource cannot send headers: the event stream also takes `?token=`.

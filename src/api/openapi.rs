@@ -16,7 +16,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::error::ErrorBody;
 use super::routes::{ROUTES, Route};
-use super::{ApiError, Call, Context, Reply, camera, liveview};
+use super::{ApiError, Call, Context, Reply, camera, liveview, metrics};
 use super::{alerts, guests, health, outbox, photos, session, shows, stats, stream, wire};
 use crate::show::Essence;
 
@@ -68,6 +68,7 @@ use crate::show::Essence;
         liveview::get_liveview,
         camera::post_check,
         camera::get_check_frame,
+        metrics::get_metrics,
     ),
     components(schemas(
         ErrorBody,

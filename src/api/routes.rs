@@ -4,8 +4,8 @@
 
 use super::{ApiError, Call, Context, Reply};
 use super::{
-    alerts, camera, guests, health, liveview, openapi, outbox, photos, session, shows, stats,
-    stream,
+    alerts, camera, guests, health, liveview, metrics, openapi, outbox, photos, session, shows,
+    stats, stream,
 };
 use crate::access::Role;
 use crate::events::Topic;
@@ -31,6 +31,7 @@ const HOST: &[Role] = &[Role::Host];
 const HOST_TECH: &[Role] = &[Role::Host, Role::Technician];
 const SHOW_CONTROL: &[Role] = &[Role::ShowControl, Role::Host];
 const KIOSK: &[Role] = &[Role::Kiosk];
+const TECH: &[Role] = &[Role::Technician];
 const ANY: &[Role] = &[Role::Kiosk, Role::Host, Role::Technician, Role::ShowControl];
 const PUBLIC: &[Role] = &[];
 
@@ -92,6 +93,8 @@ pub static ROUTES: &[Route] = &[
     route!("GET" "/api/camera/liveview" HOST, false => liveview::get_liveview),
     route!("POST" "/api/camera/check" HOST_TECH, false => camera::post_check),
     route!("GET" "/api/camera/check/frame" HOST_TECH, false => camera::get_check_frame),
+    // Also open without a token from loopback (see `metrics::open_to`).
+    route!("GET" "/metrics" TECH, false => metrics::get_metrics),
 ];
 
 /// Finds the route for `method path`, with its path parameters; 404 or 405 otherwise.

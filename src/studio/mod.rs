@@ -83,6 +83,8 @@ pub struct Studio {
     clock: Clock,
     /// The last readiness check's test frame, in memory only (never with a show).
     check_frame: Mutex<Option<Arc<Vec<u8>>>>,
+    /// What `GET /metrics` counts as it happens.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Studio {
@@ -110,6 +112,7 @@ impl Studio {
             alerts,
             missing_files: Mutex::new(Vec::new()),
             check_frame: Mutex::new(None),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
         }
     }
 
@@ -120,6 +123,10 @@ impl Studio {
 
     pub fn camera(&self) -> &CameraHandle {
         &self.camera
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     pub fn lights(&self) -> &LightsHandle {
@@ -413,6 +420,7 @@ impl Studio {
     /// Shutter → derivatives → files → row.
     fn shoot(&self, show_id: &str, kind: PhotoKind) -> Result<(Photo, Vec<Photo>), TakeError> {
         let shot = self.camera.capture_blocking()?;
+        self.metrics.capture(kind.as_str(), shot.took.as_secs_f64());
         let captured_at = self.clock.now();
         let t = std::time::Instant::now();
         let d = photos::derive(&shot.jpeg)?;

@@ -24,6 +24,7 @@ mod invariants;
 mod lights;
 mod liveview;
 mod mail;
+mod metrics;
 mod ops;
 mod photos;
 mod service;

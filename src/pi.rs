@@ -1,0 +1,117 @@
+//! The board's own health, where it tells: the SoC temperature (`/sys/class/thermal`)
+//! and the Raspberry Pi firmware's throttling flags (`get_throttled`). Read from a root
+//! folder (`/` on the box, a fixture folder in tests); a board without them reports
+//! `None`, never an error.
+
+use std::path::{Path, PathBuf};
+
+/// Where the firmware publishes `get_throttled` on Raspberry Pi OS and Debian's kernel.
+const THROTTLED: &str = "sys/devices/platform/soc/soc:firmware/get_throttled";
+const THERMAL: &str = "sys/class/thermal/thermal_zone0/temp";
+
+/// The firmware's throttling word, decoded (bits 0–3 now, 16–19 since boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Throttled {
+    pub under_voltage: bool,
+    pub freq_capped: bool,
+    pub throttled: bool,
+    pub soft_temp_limit: bool,
+    pub under_voltage_occurred: bool,
+    pub freq_capped_occurred: bool,
+    pub throttled_occurred: bool,
+    pub soft_temp_limit_occurred: bool,
+}
+
+impl Throttled {
+    pub fn from_bits(b: u32) -> Throttled {
+        let bit = |n: u32| b & (1 << n) != 0;
+        Throttled {
+            under_voltage: bit(0),
+            freq_capped: bit(1),
+            throttled: bit(2),
+            soft_temp_limit: bit(3),
+            under_voltage_occurred: bit(16),
+            freq_capped_occurred: bit(17),
+            throttled_occurred: bit(18),
+            soft_temp_limit_occurred: bit(19),
+        }
+    }
+
+    /// Each flag by its name, for metrics and health.
+    pub fn flags(&self) -> [(&'static str, bool); 8] {
+        [
+            ("under_voltage", self.under_voltage),
+            ("freq_capped", self.freq_capped),
+            ("throttled", self.throttled),
+            ("soft_temp_limit", self.soft_temp_limit),
+            ("under_voltage_occurred", self.under_voltage_occurred),
+            ("freq_capped_occurred", self.freq_capped_occurred),
+            ("throttled_occurred", self.throttled_occurred),
+            ("soft_temp_limit_occurred", self.soft_temp_limit_occurred),
+        ]
+    }
+
+    /// Something is wrong now (not only since boot).
+    pub fn now(&self) -> bool {
+        self.under_voltage || self.freq_capped || self.throttled || self.soft_temp_limit
+    }
+}
+
+/// What the board says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Board {
+    pub temperature_c: Option<f64>,
+    pub throttled: Option<Throttled>,
+}
+
+/// Reads the board's health under `root`.
+pub fn read(root: &Path) -> Board {
+    let text = |rel: &str| -> Option<String> {
+        let p: PathBuf = root.join(rel);
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let temperature_c = text(THERMAL)
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(|milli| milli as f64 / 1000.0);
+    let throttled = text(THROTTLED)
+        .and_then(|s| {
+            let s = s.trim_start_matches("throttled=");
+            let hex = s.trim_start_matches("0x");
+            u32::from_str_radix(hex, 16).ok()
+        })
+        .map(Throttled::from_bits);
+    Board {
+        temperature_c,
+        throttled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_board_without_the_files_reports_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read(dir.path()), Board::default());
+    }
+
+    #[test]
+    fn temperature_and_throttling_are_read_and_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in [(THERMAL, "61234\n"), (THROTTLED, "50005\n")] {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let b = read(dir.path());
+        assert_eq!(b.temperature_c, Some(61.234));
+        let t = b.throttled.unwrap();
+        assert!(t.under_voltage && t.throttled && t.under_voltage_occurred && t.throttled_occurred);
+        assert!(!t.freq_capped && !t.soft_temp_limit);
+        assert!(t.now());
+        assert_eq!(Throttled::from_bits(0), Throttled::default());
+    }
+}
