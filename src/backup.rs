@@ -29,6 +29,11 @@ use crate::photos::{PhotoFiles, Variant};
 use crate::store::{self, Contents, DB_FILE};
 
 pub const MANIFEST: &str = "MANIFEST.sha256";
+/// Inside a set: the venue's configuration folder, as it was.
+pub const CONFIG_DIR: &str = "config";
+
+mod scheduled;
+pub use scheduled::{BackupStatus, STATUS_FILE, Scheduled, read_status, scheduled};
 /// The lock a running daemon holds on its data folder (restore needs it free).
 pub const LOCK_FILE: &str = "cosmosd.lock";
 
@@ -69,6 +74,16 @@ pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
 /// Writes a backup of the configured data folder into `dest` (which must not exist yet,
 /// or be an empty folder).
 pub fn backup(config: &Config, dest: &Path) -> anyhow::Result<Summary> {
+    backup_with(config, dest, None)
+}
+
+/// [`backup`], with the venue's configuration folder (config, secret files, templates)
+/// copied into the set's `config/` when given.
+pub fn backup_with(
+    config: &Config,
+    dest: &Path,
+    config_dir: Option<&Path>,
+) -> anyhow::Result<Summary> {
     let data_dir = &config.storage.data_dir;
     let db = data_dir.join(DB_FILE);
     if !db.exists() {
@@ -93,7 +108,7 @@ pub fn backup(config: &Config, dest: &Path) -> anyhow::Result<Summary> {
     let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let result = write_backup(data_dir, &db, &tmp);
+    let result = write_backup(data_dir, &db, &tmp, config_dir);
     fix_owner(data_dir);
     let summary = match result {
         Ok(s) => s,
@@ -110,7 +125,12 @@ pub fn backup(config: &Config, dest: &Path) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
-fn write_backup(data_dir: &Path, db: &Path, tmp: &Path) -> anyhow::Result<Summary> {
+fn write_backup(
+    data_dir: &Path,
+    db: &Path,
+    tmp: &Path,
+    config_dir: Option<&Path>,
+) -> anyhow::Result<Summary> {
     let contents = store::snapshot(db, &tmp.join(DB_FILE))?;
     let mut summary = summary_of(&contents);
     let from = PhotoFiles::new(data_dir);
@@ -125,6 +145,10 @@ fn write_backup(data_dir: &Path, db: &Path, tmp: &Path) -> anyhow::Result<Summar
             fs::create_dir_all(dst.parent().unwrap())?;
             fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
         }
+    }
+    if let Some(dir) = config_dir {
+        copy_config(dir, &tmp.join(CONFIG_DIR), data_dir)
+            .with_context(|| format!("copying the configuration in {}", dir.display()))?;
     }
     let (files, bytes) = write_manifest(tmp)?;
     summary.files = files;
@@ -286,6 +310,25 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         } else if t.is_file() {
             out.push(e.path());
         }
+    }
+    Ok(())
+}
+
+/// Copies the configuration folder's files (config, secret files, templates), leaving out
+/// the data folder when it lies inside (a config next to its data, as in `cosmosd demo`).
+fn copy_config(from: &Path, to: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let skip = fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let mut files = Vec::new();
+    walk(from, &mut files)?;
+    fs::create_dir_all(to)?;
+    for f in &files {
+        let real = fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        if real.starts_with(&skip) {
+            continue;
+        }
+        let dst = to.join(f.strip_prefix(from)?);
+        fs::create_dir_all(dst.parent().unwrap_or(to))?;
+        copy_file(f, &dst)?;
     }
     Ok(())
 }

@@ -90,6 +90,19 @@ pub struct Privacy {
 }
 
 /// Everything `GET /api/health` tells.
+/// Scheduled backups: where they go and how the last ones went.
+#[derive(Debug, Clone, Default)]
+pub struct Backup {
+    /// `backup.destination`, or None when no scheduled backups are configured.
+    pub destination: Option<String>,
+    pub status: crate::backup::BackupStatus,
+    /// Backups are configured and none succeeded for [`BACKUP_STALE_HOURS`].
+    pub stale: bool,
+}
+
+/// No good backup for this long is a problem.
+pub const BACKUP_STALE_HOURS: i64 = 48;
+
 #[derive(Debug, Clone)]
 pub struct Report {
     pub status: Status,
@@ -107,6 +120,7 @@ pub struct Report {
     pub privacy: Privacy,
     /// The board's temperature and throttling, where it tells (a Raspberry Pi).
     pub board: crate::pi::Board,
+    pub backup: Backup,
     /// What needs someone, one plain sentence each; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -188,6 +202,7 @@ pub fn report(
             last_purge: retention.last(),
         },
         board: crate::pi::read(std::path::Path::new("/")),
+        backup: backup_of(config, started),
         problems: Vec::new(),
     };
     r.status =
@@ -198,6 +213,24 @@ pub fn report(
         };
     r.problems = problems(&r);
     r
+}
+
+fn backup_of(config: &Config, started: Instant) -> Backup {
+    let Some(dest) = &config.backup.destination else {
+        return Backup::default();
+    };
+    let status = crate::backup::read_status(&config.storage.data_dir);
+    let limit = chrono::Duration::hours(BACKUP_STALE_HOURS);
+    let stale = match status.last_ok_at {
+        Some(t) => chrono::Utc::now() - t > limit,
+        // Never backed up: a box that has been up that long without one.
+        None => started.elapsed().as_secs() as i64 > limit.num_seconds(),
+    };
+    Backup {
+        destination: Some(dest.to_string()),
+        status,
+        stale,
+    }
 }
 
 /// What in a report needs the host or the technician, one plain sentence each.
@@ -222,6 +255,18 @@ fn problems(r: &Report) -> Vec<String> {
     }) = &r.privacy.last_purge
     {
         out.push(format!("The retention purge failed: {e}."));
+    }
+    if r.backup.stale {
+        let why = r
+            .backup
+            .status
+            .last_error
+            .as_deref()
+            .map(|e| format!(" The last try failed: {e}."))
+            .unwrap_or_default();
+        out.push(format!(
+            "No good backup for {BACKUP_STALE_HOURS} hours: check the backup drive or destination.{why}"
+        ));
     }
     if r.board.throttled.is_some_and(|t| t.now()) {
         out.push(
@@ -296,6 +341,7 @@ mod tests {
                 last_purge: None,
             },
             board: crate::pi::Board::default(),
+            backup: Backup::default(),
             problems: Vec::new(),
         }
     }

@@ -56,11 +56,15 @@ enum Command {
     },
     /// Copy the database (online, consistent) and the photos into a new folder DEST,
     /// with a SHA-256 manifest. Safe while the daemon runs.
+    /// With --scheduled (the systemd timer): a new set at `[backup] destination` with the
+    /// configuration folder too, verified, then the sets beyond `backup.keep` removed.
     Backup {
         #[arg(long, value_name = "PATH", default_value = "/etc/cosmos/cosmosd.toml")]
         config: PathBuf,
-        #[arg(value_name = "DEST")]
-        dest: PathBuf,
+        #[arg(long, conflicts_with = "dest")]
+        scheduled: bool,
+        #[arg(value_name = "DEST", required_unless_present = "scheduled")]
+        dest: Option<PathBuf>,
     },
     /// Check a backup's manifest and put it in place of the data folder (stop the daemon
     /// first). The data it replaces is moved to `replaced-<time>/` in the data folder.
@@ -252,7 +256,31 @@ fn run() -> anyhow::Result<()> {
             println!("{}: written with new PINs", path.display());
             Ok(())
         }
-        Command::Backup { config, dest } => {
+        Command::Backup {
+            config: path,
+            scheduled: true,
+            ..
+        } => {
+            let config = Config::load(&path)?;
+            let done = cosmosd::backup::scheduled(&config, &path, chrono::Utc::now())?;
+            println!(
+                "{}: {} guests, {} shows, {} photos; {} files, {} bytes; verified{}",
+                done.set.display(),
+                done.summary.guests,
+                done.summary.shows,
+                done.summary.photos,
+                done.summary.files,
+                done.summary.bytes,
+                if done.pruned.is_empty() {
+                    String::new()
+                } else {
+                    format!("; removed {}", done.pruned.join(", "))
+                }
+            );
+            Ok(())
+        }
+        Command::Backup { config, dest, .. } => {
+            let dest = dest.context("give DEST, or --scheduled")?;
             let config = Config::load(&config)?;
             let s = cosmosd::backup::backup(&config, &dest)?;
             println!(

@@ -140,6 +140,18 @@ pub struct RecoveriesOut {
     pub exhausted: u64,
 }
 
+/// Scheduled backups (`[backup]`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupOut {
+    /// `backup.destination` (a folder or `usb:LABEL`); null: no scheduled backups.
+    pub destination: Option<String>,
+    /// When the last good scheduled backup finished.
+    #[serde(serialize_with = "wire::precise_opt")]
+    pub last_ok_at: Option<DateTime<Utc>>,
+    /// Why the last scheduled backup failed (null after a good one).
+    pub last_error: Option<String>,
+}
+
 /// The board's own health, where it tells (a Raspberry Pi); null fields elsewhere.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BoardOut {
@@ -271,6 +283,7 @@ pub struct HealthOut {
     pub privacy: PrivacyOut,
     /// Temperature and throttling, where the board reports them.
     pub board: BoardOut,
+    pub backup: BackupOut,
     /// What needs someone, one plain sentence each; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -420,6 +433,11 @@ impl From<Report> for HealthOut {
                     .board
                     .throttled
                     .map(|t| t.flags().iter().map(|(k, v)| (k.to_string(), *v)).collect()),
+            },
+            backup: BackupOut {
+                destination: r.backup.destination,
+                last_ok_at: r.backup.status.last_ok_at,
+                last_error: r.backup.status.last_error,
             },
             problems: r.problems,
         }

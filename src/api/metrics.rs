@@ -70,7 +70,7 @@ fn snapshot(r: &health::Report, board: crate::pi::Board) -> Snapshot {
         throttled: board.throttled.map(|t| t.flags().to_vec()),
         resident_memory_bytes: crate::metrics::resident_memory_bytes(),
         open_alerts: r.alerts.len() as u64,
-        last_backup_unix: None,
+        last_backup_unix: r.backup.status.last_ok_at.map(|t| t.timestamp()),
     }
 }
 

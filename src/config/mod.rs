@@ -13,6 +13,7 @@
 //! This module depends on the domain (`show` owns the essence list), never the reverse.
 
 pub mod auth;
+pub mod backup;
 pub mod devices;
 pub mod mail;
 pub mod server;
@@ -27,6 +28,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 pub use auth::AuthConfig;
+pub use backup::{BackupConfig, Destination};
 pub use devices::{
     BCM_PINS, CameraBackend, CameraConfig, CheckThresholds, FocusPolicy, LightsBackend,
     LightsConfig, PosingStyle,
@@ -47,6 +49,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub questionnaire: QuestionnaireConfig,
     pub privacy: PrivacyConfig,
+    pub backup: BackupConfig,
 }
 
 /// A secret value; never printed by `Debug`.
@@ -100,6 +103,8 @@ struct Raw {
     questionnaire: venue::RawQuestionnaire,
     #[serde(default)]
     privacy: server::RawPrivacy,
+    #[serde(default)]
+    backup: backup::RawBackup,
 }
 
 impl Config {
@@ -148,6 +153,7 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
         auth: auth::auth(required(raw.auth, "auth")?, base)?,
         questionnaire: venue::questionnaire(raw.questionnaire)?,
         privacy: server::privacy(raw.privacy)?,
+        backup: backup::backup(raw.backup, base)?,
     })
 }
 

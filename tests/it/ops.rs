@@ -320,3 +320,209 @@ fn the_retention_purge_removes_old_guests_photos_and_mail_for_good() {
     );
     assert!(p.stop());
 }
+
+fn sets_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn scheduled_backups_hold_the_config_too_and_keep_only_the_newest_sets() {
+    let backups = tempfile::tempdir().unwrap();
+    let dest = backups.path().join("sets");
+    let d = Daemon::start_custom(|c| {
+        c.set("backup.destination", dest.to_str().unwrap());
+        c.set("backup.keep", 2);
+    });
+    let host = d.login("host");
+    let req = |m: &str, p: &str, t: Option<&str>, b: Option<&Value>| d.req(m, p, t, b);
+    let (_show, fin) = finished_show(&req, &host, &[guest_body("Ana", "ana@example.org")]);
+    assert_eq!(fin.status, 200, "{}", fin.body);
+    let h = d.req("GET", "/api/health", None, None).body;
+    assert_eq!(h["backup"]["last_ok_at"], Value::Null, "{h}");
+
+    for _ in 0..3 {
+        let (ok, out, err) = cli(&["backup", "--scheduled"], &d.config_file());
+        assert!(ok, "{out}{err}");
+        assert!(out.contains("verified"), "{out}");
+    }
+    let sets = sets_in(&dest);
+    assert_eq!(sets.len(), 2, "keep = 2: {sets:?}");
+    let newest = dest.join(sets.last().unwrap());
+    // The set is whole and names the venue's configuration.
+    let (ok, out, err) = Command::new("sha256sum")
+        .args(["-c", "--quiet", "MANIFEST.sha256"])
+        .current_dir(&newest)
+        .output()
+        .map(|o| {
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .unwrap();
+    assert!(ok, "{out}{err}");
+    let config_name = d.config_file().file_name().unwrap().to_owned();
+    assert!(
+        newest.join("config").join(&config_name).exists(),
+        "{:?}",
+        files_under(&newest)
+    );
+    assert_eq!(count(&newest.join("cosmos.db"), "guests"), 1);
+    assert!(
+        files_under(&newest)
+            .iter()
+            .any(|f| f.starts_with("photos/"))
+    );
+
+    let h = d.req("GET", "/api/health", None, None).body;
+    assert_eq!(h["backup"]["destination"], dest.to_str().unwrap(), "{h}");
+    assert!(h["backup"]["last_ok_at"].is_string(), "{h}");
+    assert_eq!(h["backup"]["last_error"], Value::Null, "{h}");
+}
+
+#[test]
+fn a_failed_scheduled_backup_fails_the_run_and_shows_in_health() {
+    let backups = tempfile::tempdir().unwrap();
+    // Something that is not a folder stands where the sets should go.
+    let dest = backups.path().join("sets");
+    std::fs::write(&dest, "not a folder").unwrap();
+    let d = Daemon::start_custom(|c| {
+        c.set("backup.destination", dest.to_str().unwrap());
+    });
+    let (ok, out, err) = cli(&["backup", "--scheduled"], &d.config_file());
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("sets"), "{err}");
+    let h = d.req("GET", "/api/health", None, None).body;
+    assert!(
+        h["backup"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("sets")),
+        "{h}"
+    );
+    assert_eq!(h["backup"]["last_ok_at"], Value::Null, "{h}");
+}
+
+/// A filesystem image with a label on a loop device, detached on drop.
+struct LabelledDrive {
+    dev: String,
+    _dir: tempfile::TempDir,
+}
+
+impl LabelledDrive {
+    fn new(label: &str, mb: u64) -> LabelledDrive {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "the usb:LABEL test needs root for a loop device (the CI machines run the suite as root)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("drive.img");
+        std::fs::File::create(&img)
+            .unwrap()
+            .set_len(mb << 20)
+            .unwrap();
+        let run = |cmd: &str, args: &[&str]| {
+            let o = Command::new(cmd)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            assert!(
+                o.status.success(),
+                "{cmd} {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        run(
+            "mkfs.ext4",
+            &["-q", "-m", "0", "-L", label, img.to_str().unwrap()],
+        );
+        let dev = run("losetup", &["-f", "--show", img.to_str().unwrap()]);
+        LabelledDrive { dev, _dir: dir }
+    }
+
+    /// The sets on the drive (mounted read-only for a look).
+    fn sets(&self) -> Vec<String> {
+        let mnt = tempfile::tempdir().unwrap();
+        let o = Command::new("mount")
+            .args(["-o", "ro", &self.dev])
+            .arg(mnt.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let sets: Vec<String> = sets_in(mnt.path())
+            .into_iter()
+            .filter(|s| s.starts_with("cosmos-"))
+            .collect();
+        assert!(
+            Command::new("umount")
+                .arg(mnt.path())
+                .status()
+                .unwrap()
+                .success()
+        );
+        sets
+    }
+}
+
+impl Drop for LabelledDrive {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
+    }
+}
+
+#[test]
+fn a_usb_drive_found_by_its_label_is_mounted_for_the_backup_and_a_full_one_keeps_its_good_set() {
+    let label = format!("CT{}", std::process::id() % 100_000);
+    // Room for one set of this show, not two.
+    let drive = LabelledDrive::new(&label, 12);
+    let d = Daemon::start_custom(|c| {
+        c.set("backup.destination", format!("usb:{label}"));
+        c.set("backup.keep", 1);
+    });
+    let host = d.login("host");
+    let req = |m: &str, p: &str, t: Option<&str>, b: Option<&Value>| d.req(m, p, t, b);
+    let (_show, fin) = finished_show(&req, &host, &[guest_body("Ana", "ana@example.org")]);
+    assert_eq!(fin.status, 200, "{}", fin.body);
+
+    let (ok, out, err) = cli(&["backup", "--scheduled"], &d.config_file());
+    assert!(ok, "{out}{err}");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !mounts.contains(&drive.dev),
+        "unmounted after the run:\n{mounts}"
+    );
+    let first = drive.sets();
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // More photos than the drive has room for: the run fails, the good set stays.
+    let (_show, fin) = finished_show(&req, &host, &[guest_body("Bea", "bea@example.org")]);
+    assert_eq!(fin.status, 200, "{}", fin.body);
+    let (_show, fin) = finished_show(&req, &host, &[guest_body("Cai", "cai@example.org")]);
+    assert_eq!(fin.status, 200, "{}", fin.body);
+    let (ok, out, err) = cli(&["backup", "--scheduled"], &d.config_file());
+    assert!(
+        !ok,
+        "the drive should be too small for the second set: {out}{err}"
+    );
+    assert_eq!(drive.sets(), first, "the good set is kept: {err}");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !mounts.contains(&drive.dev),
+        "unmounted after a failed run too"
+    );
+    let h = d.req("GET", "/api/health", None, None).body;
+    assert!(h["backup"]["last_error"].is_string(), "{h}");
+    assert!(h["backup"]["last_ok_at"].is_string(), "{h}");
+
+    // A drive that is not plugged in is a plain error naming its label.
+    drop(drive);
+    let (ok, _, err) = cli(&["backup", "--scheduled"], &d.config_file());
+    assert!(!ok);
+    assert!(err.contains(&format!("no drive labelled {label}")), "{err}");
+}

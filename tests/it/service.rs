@@ -303,3 +303,45 @@ fn check_udev_rules(text: &str) -> Result<(), String> {
         None => Ok(()),
     }
 }
+
+/// The scheduled backup's timer and service: they parse, the timer is daily and
+/// persistent, and the service rates "OK" in `systemd-analyze security`.
+#[test]
+fn the_backup_timer_and_its_service_parse_and_the_service_is_confined() {
+    let analyze = systemd_analyze();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd");
+    let timer = format!("{dir}/cosmosd-backup.timer");
+    let service = format!("{dir}/cosmosd-backup.service");
+    let out = std::process::Command::new(analyze)
+        .args(["verify", "--man=no", &timer, &service])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let bad: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.contains("/usr/bin/cosmosd") && !l.trim().is_empty())
+        .filter(|l| !l.contains("Failed to prepare filename") && !l.contains("not executable"))
+        .collect();
+    assert!(bad.is_empty(), "{err}");
+    let text = std::fs::read_to_string(&timer).unwrap();
+    for want in ["OnCalendar=", "Persistent=true", "RandomizedDelaySec="] {
+        assert!(text.contains(want), "{want} in {timer}");
+    }
+    let out = std::process::Command::new(analyze)
+        .args(["security", "--offline=true", "--no-pager", &service])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("{text}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let score: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the score in {line}"));
+    eprintln!("{line}");
+    assert!(score <= 4.9, "{line}\n{text}");
+}
