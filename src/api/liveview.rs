@@ -81,6 +81,10 @@ pub fn start(rq: tiny_http::Request, start: Start) {
             let Start { mut viewer, first } = start;
             let mut w = rq.into_writer();
             let (frames, why) = serve(&mut *w, &mut viewer, first);
+            // Dropping the writer is what shuts the socket's write side: the door forwards
+            // this request as the connection's last (`Connection: close`), so tiny_http
+            // holds nothing else of it and the client sees the end at once.
+            drop(w);
             log::info!(frames = frames, reason = why; "live view ended ({why}) after {frames} frames");
         });
     if let Err(e) = spawned {
