@@ -337,11 +337,21 @@ fn the_connection_closes_right_after_the_closing_boundary() {
     }
     assert!(n >= 2, "only {n} frames after the half-close");
     l.expect_eof();
-    // 4. A refused live view is an ordinary answer; the door then closes too.
+    // 4. A refused live view is a plain JSON answer that says `Connection: close`, and
+    // the connection then ends.
     let mut first = Live::open(d.addr, &host);
     first.frame().expect("a frame");
     let mut second = Live::open(d.addr, &host);
     assert!(second.head.starts_with("HTTP/1.1 409"), "{}", second.head);
+    // It says the connection closes, so a keep-alive client does not reuse it.
+    assert!(
+        second
+            .head
+            .to_ascii_lowercase()
+            .contains("connection: close"),
+        "{}",
+        second.head
+    );
     second.sock.set_read_timeout(Some(EOF_WAIT)).unwrap();
     let mut body = std::mem::take(&mut second.buf);
     second
