@@ -301,6 +301,37 @@ const HostText = (() => {
     [/^A posed photo could not be taken/, () => "Una foto posada no se pudo hacer: la cámara no respondió."],
   ];
 
+  // -- live framing (issue 14): the posing step's live camera (host-liveview.js) --
+  Object.assign(words.es, {
+    lv_title: "Cámara en vivo", lv_alt: "Lo que ve la cámara ahora",
+    lv_off: "La imagen en vivo está apagada.", lv_connecting: "Conectando con la cámara…",
+    lv_live: "En vivo: encuadra a las personas antes de hacer la foto.",
+    lv_capture: "La imagen en vivo se para mientras se hace la foto.",
+    lv_ended: "La imagen en vivo se paró sola. Pulsa «Ver la cámara» para seguir viéndola.",
+    lv_lost: "Se cortó la imagen en vivo. Pulsa «Ver la cámara» para volver a verla.",
+    lv_no_liveview: "Esta cámara no puede mostrar imagen en vivo: encuadra mirando por el visor de la cámara.",
+    lv_busy_elsewhere: "La imagen en vivo ya está abierta en otra pantalla. Ciérrala allí y vuelve a intentarlo.",
+    lv_camera_busy: "La cámara está haciendo una foto. Vuelve a intentarlo en unos segundos.",
+    lv_unavailable: "La cámara no está disponible ahora: comprueba que está encendida y conectada, y vuelve a intentarlo.",
+    lv_network: "No se pudo contactar con la caja. Comprueba la wifi y vuelve a intentarlo.",
+    lv_start: "Ver la cámara", lv_stop: "Apagar la imagen", lv_retry: "Intentar otra vez",
+  });
+  Object.assign(words.en, {
+    lv_title: "Live camera", lv_alt: "What the camera sees now",
+    lv_off: "The live image is off.", lv_connecting: "Connecting to the camera…",
+    lv_live: "Live: frame the guests before taking the photo.",
+    lv_capture: "The live image pauses while the photo is taken.",
+    lv_ended: "The live image stopped by itself. Press «Show the camera» to keep watching.",
+    lv_lost: "The live image was cut off. Press «Show the camera» to see it again.",
+    lv_no_liveview: "This camera cannot show a live image: frame the photo through the camera's viewfinder.",
+    lv_busy_elsewhere: "The live image is already open on another screen. Close it there and try again.",
+    lv_camera_busy: "The camera is taking a photo. Try again in a few seconds.",
+    lv_unavailable: "The camera is not available now: check it is on and plugged in, then try again.",
+    lv_network: "The box could not be reached. Check the wifi and try again.",
+    lv_start: "Show the camera", lv_stop: "Turn the image off", lv_retry: "Try again",
+  });
+  // -- end live framing --
+
   function t(key, ...args) {
     const v = words[lang][key];
     if (v === undefined) return key;

@@ -33,6 +33,8 @@
 
   const sheets = HostSheets({ call, refresh: () => refresh(), features: () => features });
   const check = HostCheck({ call, token: () => token });
+  // Live framing in the posing step (issue 14): host-liveview.js.
+  const liveview = HostLiveView({ token: () => token, onUnauthorized: () => logout() });
 
   // ---- language ------------------------------------------------------------------
   function paintLang() {
@@ -57,6 +59,7 @@
     localStorage.removeItem(TOKEN_KEY);
     token = null;
     if (source) { source.close(); source = null; }
+    liveview.sync([]);
     for (const id of ["console", "logout", "views", "summary"]) $(id).classList.add("hidden");
     $("login").classList.remove("hidden");
     $("banner").replaceChildren();
@@ -230,6 +233,7 @@
     $("done-shows").classList.toggle("hidden", done.length === 0);
     $("done-title").textContent = t("done_shows", done.length);
     $("done-list").replaceChildren(...done.map(doneCard));
+    liveview.sync(live.filter((s) => s.status === "posing").map((s) => s.id));
   }
 
   function guestButtons(s) {
@@ -266,7 +270,9 @@
       timer = setInterval(() => { left -= 1; paint(); }, 1000);
     }
     await paintShows();
+    if (action === "capture") liveview.capturing(true);
     const r = await call("POST", "/api/shows/" + s.id + "/" + action, body);
+    if (action === "capture") liveview.capturing(false);
     clearInterval(timer);
     counting.delete(s.id);
     busy.delete(s.id);
@@ -331,6 +337,7 @@
     return el("article", { class: "card show" + (live ? " live" : ""), "data-show": s.id, "data-status": s.status },
       el("h3", {}, clock(s.start_time) + "–" + clock(end.toISOString()) + " ",
         el("span", { class: "status " + s.status }, t("s_" + s.status))),
+      s.status === "posing" ? liveview.panel(s) : null,
       guestButtons(s),
       live ? el("p", { class: "muted" }, t("spontaneous"),
         el("span", { class: "status " + s.spontaneous, "data-spontaneous": s.spontaneous }, t("sp_" + s.spontaneous))) : null,

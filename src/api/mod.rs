@@ -210,19 +210,24 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
             });
         }
     }
-    let mut resp = tiny_http::Response::from_data(reply.body).with_status_code(status);
     let mut headers = vec![
         ("Content-Type", reply.content_type.to_string()),
         ("Cache-Control", "no-store".to_string()),
         ("X-Content-Type-Options", "nosniff".to_string()),
     ];
     headers.extend(reply.headers);
-    for (k, v) in headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
+    // A live-view refusal ends its connection: it says so (see `liveview::respond_closing`).
+    let sent = if liveview::closes(&rq, route_name) {
+        liveview::respond_closing(rq, status, &headers, &reply.body)
+    } else {
+        let mut resp = tiny_http::Response::from_data(reply.body).with_status_code(status);
+        for (k, v) in headers {
+            if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+                resp.add_header(h);
+            }
         }
-    }
-    let sent = rq.respond(resp);
+        rq.respond(resp)
+    };
     let client = remote.to_string();
     let level = if status >= 500 {
         log::Level::Error

@@ -58,6 +58,11 @@ const PAGES: &[Page] = &[
         body: include_str!("../../web/host-check.js"),
     },
     Page {
+        path: "/assets/host-liveview.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../web/host-liveview.js"),
+    },
+    Page {
         path: "/assets/host.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../web/host.js"),

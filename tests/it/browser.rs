@@ -141,3 +141,45 @@ fn the_host_console_checks_the_camera_and_names_its_problems_plainly() {
     println!("{log}");
     d.stop().unwrap();
 }
+
+/// Live framing in the posing step (tests/browser/liveview.mjs): frames on the simulated
+/// camera, off and on, another screen holding it, the time limit, the capture ending it;
+/// then libgphoto2's virtual camera (no live view) and its plain words. axe-core on each.
+#[test]
+fn the_host_frames_the_guests_live_in_the_posing_step() {
+    let shots = screenshots("liveview");
+    let d = Daemon::start_custom(|c| {
+        c.countdown(2).set("camera.liveview_max_seconds", 5);
+    });
+    let url = format!("http://{}", d.addr);
+    println!(
+        "{}",
+        run_node("liveview.mjs", &[&url, HOST_PIN, KIOSK_PIN, &shots, "sim"])
+    );
+    d.stop().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::common::write_config(dir.path(), |c| {
+        c.vcamera();
+    });
+    let p = crate::common::Process::spawn(
+        &config,
+        &[("IOLIBS", crate::common::vcamera_iolibs().to_str().unwrap())],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while p.req("GET", "/api/health", None, None).body["camera"]["state"] != "connected" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the virtual camera never connected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let url = format!("http://{}", p.addr);
+    println!(
+        "{}",
+        run_node(
+            "liveview.mjs",
+            &[&url, HOST_PIN, KIOSK_PIN, &shots, "nolive"]
+        )
+    );
+}

@@ -253,3 +253,114 @@ fn the_virtual_gphoto2_camera_answers_that_it_has_no_live_view() {
     let h = p.req("GET", "/api/health", None, None).body;
     assert_eq!(h["camera"]["state"], "connected", "{h}");
 }
+
+/// How long a client waits for the end of the connection after the closing boundary; the
+/// daemon's idle deadline (`server.io_timeout_seconds`) is set well above it, so only a
+/// connection the daemon closes itself can end in time.
+const EOF_WAIT: Duration = Duration::from_secs(5);
+const IO_TIMEOUT_SECONDS: u64 = 30;
+
+impl Live {
+    /// After the closing boundary: reads to the end of the connection under [`EOF_WAIT`]
+    /// and returns what came after the boundary; a timeout fails the test.
+    fn expect_eof(&mut self) -> Vec<u8> {
+        assert!(
+            Duration::from_secs(IO_TIMEOUT_SECONDS) > EOF_WAIT * 3,
+            "the idle deadline must be far above the wait, or the test cannot fail"
+        );
+        self.sock.set_read_timeout(Some(EOF_WAIT)).unwrap();
+        let mut rest = std::mem::take(&mut self.buf);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.sock.read(&mut chunk) {
+                Ok(0) => return rest,
+                Ok(n) => rest.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    panic!(
+                        "the connection stayed open {EOF_WAIT:?} after the closing boundary \
+                         (the answer said `Connection: close`)"
+                    )
+                }
+                Err(e) => panic!("reading to the end of the live view: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_connection_closes_right_after_the_closing_boundary() {
+    // A keep-alive client (HTTP/1.1, no `Connection` header, like a browser's fetch):
+    // once the stream ends (a capture, then the time limit) it must see the end of the
+    // connection, not wait for the daemon's idle deadline.
+    let d = Daemon::start_custom(|c| {
+        c.io_timeout(IO_TIMEOUT_SECONDS as i64)
+            .set("camera.liveview_max_seconds", 5)
+            .set("camera.liveview_settle_ms", 0);
+    });
+    let (host, show) = running_show(&d, 1);
+    // 1. Ended by a capture.
+    let mut l = Live::open(d.addr, &host);
+    assert!(
+        l.head.to_ascii_lowercase().contains("connection: close"),
+        "{}",
+        l.head
+    );
+    l.frame().expect("a frame");
+    let r = d.post(
+        &format!("/api/shows/{show}/spontaneous"),
+        common::SHOW_CONTROL_TOKEN,
+        &Value::Null,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    while l.frame().is_some() {}
+    let rest = l.expect_eof();
+    assert_eq!(
+        rest, b"--cosmosframe--\r\n",
+        "nothing after the closing boundary"
+    );
+    // 2. Ended by the time limit.
+    let mut l = Live::open(d.addr, &host);
+    while l.frame().is_some() {}
+    l.expect_eof();
+    // 3. A client that half-closes its side after the request still gets the whole
+    // stream, then the end.
+    let mut l = Live::open(d.addr, &host);
+    l.sock.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut n = 0;
+    while l.frame().is_some() {
+        n += 1;
+    }
+    assert!(n >= 2, "only {n} frames after the half-close");
+    l.expect_eof();
+    // 4. A refused live view is a plain JSON answer that says `Connection: close`, and
+    // the connection then ends.
+    let mut first = Live::open(d.addr, &host);
+    first.frame().expect("a frame");
+    let mut second = Live::open(d.addr, &host);
+    assert!(second.head.starts_with("HTTP/1.1 409"), "{}", second.head);
+    // It says the connection closes, so a keep-alive client does not reuse it.
+    assert!(
+        second
+            .head
+            .to_ascii_lowercase()
+            .contains("connection: close"),
+        "{}",
+        second.head
+    );
+    second.sock.set_read_timeout(Some(EOF_WAIT)).unwrap();
+    let mut body = std::mem::take(&mut second.buf);
+    second
+        .sock
+        .read_to_end(&mut body)
+        .expect("the refusal's connection ends, not times out");
+    assert!(
+        String::from_utf8_lossy(&body).contains("liveview_busy"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}

@@ -145,6 +145,16 @@ pub(super) fn parse_head(buf: &[u8], l: &Limits) -> Result<Option<(usize, Head)>
     )))
 }
 
+impl Head {
+    /// Makes this the last request on its connection for tiny_http: the client's
+    /// `Connection` header is replaced by `Connection: close`.
+    pub(super) fn make_last(&mut self) {
+        self.headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("connection"));
+        self.headers.push(("Connection".into(), b"close".to_vec()));
+    }
+}
+
 pub(super) fn too_long_head(l: &Limits) -> Stop {
     Stop::Refuse(ApiError::new(
         431,
@@ -271,6 +281,17 @@ pub(super) mod tests {
         assert!(out.contains("X-Cosmos-Peer: 10.0.0.7:5000\r\n"), "{out}");
         assert!(!out.contains("6.6.6.6"), "{out}");
         assert!(out.contains("Content-Length: 2\r\n"), "{out}");
+    }
+
+    #[test]
+    fn the_last_request_is_forwarded_with_connection_close() {
+        let raw = b"GET /api/camera/liveview HTTP/1.1\r\nConnection: keep-alive\r\nHost: a\r\n\r\n";
+        let (_, mut h) = parse_head(raw, &limits()).unwrap().unwrap();
+        h.make_last();
+        let peer: SocketAddr = "10.0.0.7:5000".parse().unwrap();
+        let out = String::from_utf8(forward_bytes(&h, b"", peer)).unwrap();
+        assert!(out.contains("Connection: close\r\n"), "{out}");
+        assert!(!out.to_ascii_lowercase().contains("keep-alive"), "{out}");
     }
 
     #[test]

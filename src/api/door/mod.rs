@@ -51,6 +51,24 @@ pub const PEER_HEADER: &str = "X-Cosmos-Peer";
 /// may go on), so the idle deadline does not apply until the next request.
 const EVENTS_PATH: &str = "/api/events";
 
+/// The path carrying live view: its answer takes the connection and ends with it
+/// (`Connection: close`), so the door makes it the last request. It is forwarded with
+/// `Connection: close` and the door half-closes its side towards tiny_http, so tiny_http
+/// stops reading requests and shuts its side once the stream's writer is dropped; the
+/// door then sees the end and closes the client's side at once. (Without that, tiny_http
+/// would wait for a next request that the client, told `Connection: close`, never sends,
+/// and the client would see the end only at the door's idle deadline.)
+const LIVEVIEW_PATH: &str = "/api/camera/liveview";
+
+fn is_path(head: &Head, path: &str) -> bool {
+    head.method == "GET"
+        && (head.path == path
+            || head
+                .path
+                .strip_prefix(path)
+                .is_some_and(|q| q.starts_with('?')))
+}
+
 /// What the door allows. Built from `[server]`.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -302,20 +320,27 @@ impl Connection {
         let stop = self.door.stop.clone();
         let closed = self.upstream_closed.clone();
         let mut streaming = false;
+        let mut last = false;
         let end = loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => Err(Stop::Quiet),
                 _ = closed.cancelled() => Err(Stop::Quiet),
-                r = self.next_request(streaming) => r,
+                r = self.next_request(streaming, last) => r,
             };
             match next {
-                Ok((head, body)) => {
-                    streaming = head.method == "GET"
-                        && (head.path == EVENTS_PATH
-                            || head.path.starts_with(&format!("{EVENTS_PATH}?")));
+                Ok((mut head, body)) => {
+                    streaming = is_path(&head, EVENTS_PATH);
+                    last = is_path(&head, LIVEVIEW_PATH);
+                    if last {
+                        head.make_last();
+                    }
                     if let Err(e) = self.forward(&head, &body).await {
                         log::debug!(client = self.peer.to_string().as_str(); "could not hand a request to the API: {e}");
                         break Stop::Quiet;
+                    }
+                    if last && let Some(up) = self.up.as_mut() {
+                        // Half-close towards tiny_http: no request follows this one.
+                        let _ = up.to.shutdown().await;
                     }
                 }
                 Err(s) => break s,
@@ -327,7 +352,13 @@ impl Connection {
     /// Reads one whole request: the head under the idle and head deadlines, the body
     /// under the body deadline. After an event stream was asked for, there is no idle
     /// deadline (the stream ends with the connection).
-    async fn next_request(&mut self, streaming: bool) -> Result<(Head, Vec<u8>), Stop> {
+    /// After the last request (`last`), no more are read and there is no idle deadline
+    /// (the answer is a stream): the client's end, or its half-close, ends the wait.
+    async fn next_request(&mut self, streaming: bool, last: bool) -> Result<(Head, Vec<u8>), Stop> {
+        if last {
+            self.until_client_ends().await;
+            return Err(Stop::Quiet);
+        }
         let l = self.door.limits.clone();
         if self.buf.is_empty() {
             // Between requests: wait for the first byte, or let the connection go.
@@ -378,6 +409,17 @@ impl Connection {
             }
         };
         Ok((head, body))
+    }
+
+    /// Reads and drops what the client sends after its last request, until it closes (or
+    /// half-closes) its side.
+    async fn until_client_ends(&mut self) {
+        let mut sink = [0u8; 8192];
+        while let Ok(n) = self.reader.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
     }
 
     /// Reads what the client has sent into `buf`; 0 at the end of the stream.
