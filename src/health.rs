@@ -22,7 +22,7 @@ use crate::lights::LightsState;
 use crate::outbox::{Outbox, Uplink};
 use crate::retention::{LastRun, Retention};
 use crate::show::AlertKind;
-use crate::store::{Alert, MailCounts, Store};
+use crate::store::{Alert, CameraBody, MailCounts, Store};
 use crate::studio::{Studio, disk_low_sentence, disk_space};
 
 /// Whether the box can run a show now.
@@ -98,6 +98,8 @@ pub struct Report {
     pub database: Database,
     pub disk: Disk,
     pub camera: CameraState,
+    /// The connected (or last connected) body as the database counts it (issue 14).
+    pub camera_body: Option<CameraBody>,
     /// The open alerts (acknowledged or not), newest first.
     pub alerts: Vec<Alert>,
     /// Photo ids whose files were missing at start-up.
@@ -167,6 +169,7 @@ pub fn report(
         database,
         disk,
         camera: studio.camera().state(),
+        camera_body: camera_body(store, &studio.camera().state()),
         alerts,
         missing_files: studio.missing_files(),
         lights: Lights {
@@ -195,6 +198,16 @@ pub fn report(
         };
     r.problems = problems(&r);
     r
+}
+
+/// The body in `camera`'s info, from the database (`None` before any connect).
+fn camera_body(store: &Store, camera: &CameraState) -> Option<CameraBody> {
+    let info = camera.info.as_ref()?;
+    store
+        .camera_body(info.serial.as_deref(), &info.model)
+        .inspect_err(|e| log::error!("health: reading the camera body failed: {e}"))
+        .ok()
+        .flatten()
 }
 
 /// What in a report needs the host or the technician, one plain sentence each.
@@ -255,7 +268,9 @@ mod tests {
                 ladder_exhausted: false,
                 settings_errors: Vec::new(),
                 drift: Vec::new(),
+                body: Default::default(),
             },
+            camera_body: None,
             alerts: Vec::new(),
             missing_files: Vec::new(),
             lights: Lights {

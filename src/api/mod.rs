@@ -16,6 +16,7 @@
 //! (`openapi`).
 
 mod alerts;
+mod bodies;
 pub mod door;
 mod error;
 mod guests;

@@ -12,6 +12,7 @@
 //! - the state (connected, model, since when, last error) is published on a watch
 //!   channel for the health report and logged once per change.
 
+pub mod bodies;
 pub mod gphoto;
 pub mod liveview;
 pub mod power;
@@ -231,6 +232,8 @@ pub struct CameraState {
     pub recoveries: Recoveries,
     /// The ladder ran out and the camera has not come back since.
     pub ladder_exhausted: bool,
+    /// How the body was found, and its shutter counter (see [`bodies`]).
+    pub body: bodies::BodyFacts,
 }
 
 enum Request {
@@ -329,6 +332,9 @@ pub struct Extras {
     pub power: Option<(Power, PowerTiming)>,
     /// `[camera.settings]`, applied on every connect and checked for drift on every poll.
     pub profile: settings::Profile,
+    /// The serial of the body last seen (from the database): looked for on every port when
+    /// the configured one does not answer (see [`bodies`]).
+    pub remembered_serial: Option<String>,
 }
 
 /// [`spawn`], with the relay and the settings profile.
@@ -338,7 +344,11 @@ pub fn spawn_with(
     extras: Extras,
     stop: CancellationToken,
 ) -> (CameraHandle, tokio::task::JoinHandle<()>) {
-    let Extras { power, profile } = extras;
+    let Extras {
+        power,
+        profile,
+        remembered_serial,
+    } = extras;
     let (tx, rx) = mpsc::channel(8);
     let (state_tx, state_rx) = watch::channel(CameraState {
         backend: device.backend(),
@@ -354,6 +364,7 @@ pub fn spawn_with(
         ladder_exhausted: false,
         settings_errors: Vec::new(),
         drift: Vec::new(),
+        body: bodies::BodyFacts::default(),
     });
     let shared = std::sync::Arc::new(liveview::Shared::default());
     let owner = Owner {
@@ -365,6 +376,7 @@ pub fn spawn_with(
         last_port: None,
         climb: false,
         profile,
+        remembered_serial,
         state: state_tx,
         backoff: timing.backoff_min,
         next_try: Instant::now(),
@@ -391,6 +403,8 @@ struct Owner {
     climb: bool,
     /// `[camera.settings]`.
     profile: settings::Profile,
+    /// The serial looked for on other ports when the configured one fails.
+    remembered_serial: Option<String>,
     state: watch::Sender<CameraState>,
     /// Current reconnect delay.
     backoff: Duration,
@@ -420,6 +434,7 @@ impl Owner {
                         self.settle().await;
                         let r = self.capture().await;
                         let _ = reply.send(r);
+                        self.after_capture().await;
                     }
                     Some(Request::Preview { epoch, reply }) => {
                         let r = self.preview(epoch).await;
@@ -466,7 +481,13 @@ impl Owner {
     }
 
     fn on_connected(&mut self, info: CameraInfo) {
-        log::info!(model = info.model.as_str(), port = info.port.as_str(),
+        let found_by = self
+            .state
+            .borrow()
+            .body
+            .found_by
+            .map_or("config", |f| f.name());
+        log::info!(model = info.model.as_str(), port = info.port.as_str(), found_by = found_by,
             settings = format!("{:?}", info.settings).as_str();
             "camera connected: {} on {}", info.model, info.port);
         self.backoff = self.timing.backoff_min;
@@ -484,7 +505,7 @@ impl Owner {
         if std::mem::take(&mut self.climb) {
             return self.climb().await;
         }
-        match self.call(|d, _| Box::pin(d.connect())).await {
+        match self.open().await {
             Ok(info) => {
                 self.on_connected(info);
                 self.apply_profile().await;
