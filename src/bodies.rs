@@ -63,10 +63,10 @@ pub fn delta(last: &CameraState, now: &CameraState, at: DateTime<Utc>) -> Option
             usb_reset: r1.usb_reset.saturating_sub(r0.usb_reset),
             power_cycle: r1.power_cycle.saturating_sub(r0.power_cycle),
         },
-        shutter_count: now
-            .body
-            .shutter_count
-            .filter(|_| now.body.shutter_count != last.body.shutter_count || reconnected),
+        shutter_count: info.body.shutter_count.filter(|_| {
+            reconnected
+                || last.info.as_ref().and_then(|i| i.body.shutter_count) != info.body.shutter_count
+        }),
     };
     let nothing = d.port.is_none()
         && d.captures == 0
@@ -85,7 +85,6 @@ pub async fn run(store: Arc<Store>, mut watch: watch::Receiver<CameraState>) {
         captures: 0,
         failures: 0,
         recoveries: Default::default(),
-        body: Default::default(),
         ..watch.borrow().clone()
     };
     // Deltas not yet written (a failed write is tried again with the next change).
@@ -135,7 +134,6 @@ mod tests {
             recovering: None,
             recoveries: Default::default(),
             ladder_exhausted: false,
-            body: BodyFacts::default(),
         }
     }
 
@@ -147,11 +145,11 @@ mod tests {
                 port: port.into(),
                 settings: Vec::new(),
                 serial: Some("A1".into()),
+                body: BodyFacts {
+                    found_by: None,
+                    shutter_count: Some(10),
+                },
             }),
-            body: BodyFacts {
-                found_by: None,
-                shutter_count: Some(10),
-            },
             ..state()
         }
     }

@@ -72,14 +72,15 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let events = Arc::new(Events::new());
-    let remembered_serial = crate::bodies::remembered_serial(store.clone()).await;
+    // The body seen last is looked for on other ports when the configured one fails.
+    let mut device = devices.camera;
+    device.look_for_serial(crate::bodies::remembered_serial(store.clone()).await);
     let (camera, camera_task) = camera::spawn_with(
-        devices.camera,
+        device,
         camera::Timing::from_config(&config.camera),
         camera::Extras {
             power: devices.camera_power,
             profile: camera::settings::Profile(config.camera.settings.clone()),
-            remembered_serial,
         },
         stop.clone(),
     );

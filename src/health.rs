@@ -268,7 +268,6 @@ mod tests {
                 ladder_exhausted: false,
                 settings_errors: Vec::new(),
                 drift: Vec::new(),
-                body: Default::default(),
             },
             camera_body: None,
             alerts: Vec::new(),

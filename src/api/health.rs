@@ -344,7 +344,7 @@ impl From<Report> for HealthOut {
                     power_cycle: cam.recoveries.power_cycle,
                     exhausted: cam.recoveries.exhausted,
                 },
-                found_by: cam.body.found_by.map(Into::into),
+                found_by: info.and_then(|i| i.body.found_by).map(Into::into),
                 body: r.camera_body.as_ref().map(Into::into),
                 settings_errors: cam.settings_errors.clone(),
                 drift: cam

@@ -10,10 +10,13 @@
 //! The shutter counter (`shuttercounter`, or Canon's `shutter-count` / `shuttercount`) is
 //! read at connect and after each capture's reply has gone out, so it never delays a shot.
 //!
-//! Nothing here knows the database: the owner is handed the remembered serial, and the
-//! counters are written behind it by `crate::bodies`, which watches the state.
+//! Nothing here knows the database: the device is handed the remembered serial before the
+//! owner starts ([`Device::look_for_serial`]), and the counters are written behind the
+//! owner by `crate::bodies`, which watches the state.
 
-use super::{CameraError, CameraInfo, Device, Owner};
+use tokio::sync::oneshot;
+
+use super::{CameraError, CameraInfo, Device, Owner, Shot};
 
 /// How the current connection found the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,13 +36,20 @@ impl FoundBy {
     }
 }
 
-/// What the owner learnt about the connected body beyond [`CameraInfo`].
+/// What the owner learnt about the connected body beyond what the backend reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BodyFacts {
-    /// How the current (or last) connection found it.
+    /// How this connection found it (set by [`Owner::open`]).
     pub found_by: Option<FoundBy>,
     /// Its shutter counter as last read; `None` when it reports none.
     pub shutter_count: Option<u64>,
+}
+
+impl BodyFacts {
+    /// `found_by` for the log.
+    pub fn found_by(&self) -> &'static str {
+        self.found_by.map_or("unknown", FoundBy::name)
+    }
 }
 
 /// The gphoto2 config names a body's shutter counter goes by, tried in order.
@@ -57,6 +67,22 @@ fn as_count(v: &str) -> Option<u64> {
 }
 
 impl Device {
+    /// The serial of the body to look for on other ports when the configured one fails
+    /// (the daemon reads it from the database before the owner starts).
+    pub fn look_for_serial(&mut self, serial: Option<String>) {
+        match self {
+            Device::Gphoto(d) => d.look_for = serial,
+            Device::Simulated(d) => d.look_for = serial,
+        }
+    }
+
+    fn looked_for(&self) -> Option<String> {
+        match self {
+            Device::Gphoto(d) => d.look_for.clone(),
+            Device::Simulated(d) => d.look_for.clone(),
+        }
+    }
+
     /// Looks among the detected bodies on other ports than the configured one for the
     /// body with `serial`, and connects to it where it is now.
     async fn connect_by_serial(&mut self, serial: &str) -> Result<CameraInfo, CameraError> {
@@ -85,13 +111,13 @@ impl Owner {
     /// other port. On success the serial is remembered and the facts published; on
     /// failure the error is the configured connect's (the serial search is logged).
     pub(super) async fn open(&mut self) -> Result<CameraInfo, CameraError> {
-        let (info, found_by) = match self.call(|d, _| Box::pin(d.connect())).await {
+        let (mut info, found_by) = match self.call(|d, _| Box::pin(d.connect())).await {
             Ok(info) => (info, FoundBy::Config),
             Err(e) => {
                 // A body claimed by another process is not lost; searching cannot help.
                 let Some(serial) = self
-                    .remembered_serial
-                    .clone()
+                    .device
+                    .looked_for()
                     .filter(|_| !matches!(e, CameraError::Claimed(_)))
                 else {
                     return Err(e);
@@ -118,16 +144,13 @@ impl Owner {
                 }
             }
         };
-        if let Some(s) = &info.serial {
-            self.remembered_serial = Some(s.clone());
+        if info.serial.is_some() {
+            self.device.look_for_serial(info.serial.clone());
         }
-        let shutter_count = self.read_shutter_count().await;
-        self.state.send_modify(|s| {
-            s.body = BodyFacts {
-                found_by: Some(found_by),
-                shutter_count,
-            }
-        });
+        info.body = BodyFacts {
+            found_by: Some(found_by),
+            shutter_count: self.read_shutter_count().await,
+        };
         Ok(info)
     }
 
@@ -142,13 +165,23 @@ impl Owner {
         }
     }
 
-    /// After a capture's reply went out: the shutter counter moved.
-    pub(super) async fn after_capture(&mut self) {
+    /// Answers a capture, then reads the shutter counter (it moved): the photo never waits
+    /// for it; the next request waits one widget read.
+    pub(super) async fn reply_then_count(
+        &mut self,
+        reply: oneshot::Sender<Result<Shot, CameraError>>,
+        r: Result<Shot, CameraError>,
+    ) {
+        let _ = reply.send(r);
         if !self.state.borrow().connected {
             return;
         }
         if let Some(n) = self.read_shutter_count().await {
-            self.state.send_modify(|s| s.body.shutter_count = Some(n));
+            self.state.send_modify(|s| {
+                if let Some(i) = s.info.as_mut() {
+                    i.body.shutter_count = Some(n);
+                }
+            });
         }
     }
 }
@@ -177,15 +210,16 @@ mod tests {
     async fn a_body_on_another_port_is_found_by_the_remembered_serial_only() {
         let (sim, ctl) = Simulated::new(64, 48);
         let stop = CancellationToken::new();
-        let extras = Extras {
-            remembered_serial: Some(simulated::SIMULATED_SERIAL.into()),
-            ..Extras::default()
-        };
-        let (h, task) = spawn_with(Device::Simulated(sim), timing(), extras, stop.clone());
+        let mut device = Device::Simulated(sim);
+        device.look_for_serial(Some(simulated::SIMULATED_SERIAL.into()));
+        let (h, task) = spawn(device, timing(), stop.clone());
         let s = state_where(&h, |s| s.connected).await;
-        assert_eq!(s.body.found_by, Some(FoundBy::Config));
         assert_eq!(
-            s.body.shutter_count,
+            s.info.as_ref().unwrap().body.found_by,
+            Some(FoundBy::Config)
+        );
+        assert_eq!(
+            s.info.as_ref().unwrap().body.shutter_count,
             Some(simulated::SIMULATED_SHUTTER_BASE)
         );
 
@@ -204,11 +238,15 @@ mod tests {
         // The remembered body on another port: found there.
         ctl.set_serial(simulated::SIMULATED_SERIAL);
         let s = state_where(&h, |s| s.connected).await;
-        assert_eq!(s.body.found_by, Some(FoundBy::Serial));
+        assert_eq!(
+            s.info.as_ref().unwrap().body.found_by,
+            Some(FoundBy::Serial)
+        );
         assert_eq!(s.info.unwrap().port, "usb:002,017");
         h.capture().await.unwrap();
         let s = state_where(&h, |s| {
-            s.body.shutter_count == Some(simulated::SIMULATED_SHUTTER_BASE + 1)
+            s.info.as_ref().and_then(|i| i.body.shutter_count)
+                == Some(simulated::SIMULATED_SHUTTER_BASE + 1)
         })
         .await;
         assert_eq!(s.captures, 1);

@@ -24,6 +24,8 @@ pub struct Gphoto {
     model: Option<String>,
     /// Configured port (`camera.port`).
     port: Option<String>,
+    /// The serial of the body to look for on other ports when the configured one fails.
+    pub(super) look_for: Option<String>,
     conn: Option<(Context, Camera)>,
     /// The card was reported full. libgphoto2 turns a PTP "Store Full" answer into a
     /// generic error (the reason only goes to the context's message), so while this is
@@ -70,6 +72,7 @@ impl Gphoto {
         Gphoto {
             model,
             port,
+            look_for: None,
             conn: None,
             card_full: false,
         }
@@ -142,6 +145,7 @@ impl Gphoto {
             port: camera.port_info().map(|p| p.path()).unwrap_or_default(),
             settings,
             serial,
+            body: Default::default(),
         };
         self.conn = Some((ctx, camera));
         Ok(info)

@@ -83,6 +83,8 @@ pub struct CameraInfo {
     pub settings: Vec<(String, String)>,
     /// The body's serial number (`serialnumber` config widget), when it reports one.
     pub serial: Option<String>,
+    /// How the owner found it, and its shutter counter (see [`bodies`]).
+    pub body: bodies::BodyFacts,
 }
 
 /// A photo as it came off the camera.
@@ -232,8 +234,6 @@ pub struct CameraState {
     pub recoveries: Recoveries,
     /// The ladder ran out and the camera has not come back since.
     pub ladder_exhausted: bool,
-    /// How the body was found, and its shutter counter (see [`bodies`]).
-    pub body: bodies::BodyFacts,
 }
 
 enum Request {
@@ -332,9 +332,6 @@ pub struct Extras {
     pub power: Option<(Power, PowerTiming)>,
     /// `[camera.settings]`, applied on every connect and checked for drift on every poll.
     pub profile: settings::Profile,
-    /// The serial of the body last seen (from the database): looked for on every port when
-    /// the configured one does not answer (see [`bodies`]).
-    pub remembered_serial: Option<String>,
 }
 
 /// [`spawn`], with the relay and the settings profile.
@@ -344,11 +341,7 @@ pub fn spawn_with(
     extras: Extras,
     stop: CancellationToken,
 ) -> (CameraHandle, tokio::task::JoinHandle<()>) {
-    let Extras {
-        power,
-        profile,
-        remembered_serial,
-    } = extras;
+    let Extras { power, profile } = extras;
     let (tx, rx) = mpsc::channel(8);
     let (state_tx, state_rx) = watch::channel(CameraState {
         backend: device.backend(),
@@ -364,7 +357,6 @@ pub fn spawn_with(
         ladder_exhausted: false,
         settings_errors: Vec::new(),
         drift: Vec::new(),
-        body: bodies::BodyFacts::default(),
     });
     let shared = std::sync::Arc::new(liveview::Shared::default());
     let owner = Owner {
@@ -376,7 +368,6 @@ pub fn spawn_with(
         last_port: None,
         climb: false,
         profile,
-        remembered_serial,
         state: state_tx,
         backoff: timing.backoff_min,
         next_try: Instant::now(),
@@ -403,8 +394,6 @@ struct Owner {
     climb: bool,
     /// `[camera.settings]`.
     profile: settings::Profile,
-    /// The serial looked for on other ports when the configured one fails.
-    remembered_serial: Option<String>,
     state: watch::Sender<CameraState>,
     /// Current reconnect delay.
     backoff: Duration,
@@ -433,8 +422,7 @@ impl Owner {
                         self.liveview.capture_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         self.settle().await;
                         let r = self.capture().await;
-                        let _ = reply.send(r);
-                        self.after_capture().await;
+                        self.reply_then_count(reply, r).await;
                     }
                     Some(Request::Preview { epoch, reply }) => {
                         let r = self.preview(epoch).await;
@@ -481,14 +469,8 @@ impl Owner {
     }
 
     fn on_connected(&mut self, info: CameraInfo) {
-        let found_by = self
-            .state
-            .borrow()
-            .body
-            .found_by
-            .map_or("config", |f| f.name());
-        log::info!(model = info.model.as_str(), port = info.port.as_str(), found_by = found_by,
-            settings = format!("{:?}", info.settings).as_str();
+        log::info!(model = info.model.as_str(), port = info.port.as_str(),
+            found_by = info.body.found_by(), settings = format!("{:?}", info.settings).as_str();
             "camera connected: {} on {}", info.model, info.port);
         self.backoff = self.timing.backoff_min;
         self.last_port = Some(info.port.clone());

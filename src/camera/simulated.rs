@@ -155,6 +155,8 @@ impl SimControl {
 
 pub struct Simulated {
     script: Arc<Mutex<Script>>,
+    /// The serial of the body to look for on other ports (the daemon's memory, not the body's).
+    pub(super) look_for: Option<String>,
     /// The photo it shoots.
     pattern: Arc<Vec<u8>>,
 }
@@ -188,6 +190,7 @@ impl Simulated {
         (
             Simulated {
                 script: script.clone(),
+                look_for: None,
                 pattern: jpeg,
             },
             SimControl(script),
@@ -232,6 +235,7 @@ impl Simulated {
             port: "simulated:".into(),
             settings: vec![("capturetarget".into(), "Memory card".into())],
             serial: Some(serial),
+            body: Default::default(),
         })
     }
 
@@ -258,6 +262,7 @@ impl Simulated {
             port: s.port.clone(),
             settings: vec![("capturetarget".into(), "Memory card".into())],
             serial: Some(s.serial.clone()),
+            body: Default::default(),
         })
     }
 
