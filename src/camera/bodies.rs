@@ -8,7 +8,8 @@
 //! was found (`found_by = "config" | "serial"`), and so does the state.
 //!
 //! The shutter counter (`shuttercounter`, or Canon's `shutter-count` / `shuttercount`) is
-//! read at connect and after each capture's reply has gone out, so it never delays a shot.
+//! read at connect and, for a body that has one, after each capture's reply has gone out,
+//! so it never delays a shot.
 //!
 //! Nothing here knows the database: the device is handed the remembered serial before the
 //! owner starts ([`Device::look_for_serial`]), and the counters are written behind the
@@ -173,7 +174,15 @@ impl Owner {
         r: Result<Shot, CameraError>,
     ) {
         let _ = reply.send(r);
-        if !self.state.borrow().connected {
+        // A body that had no counter at connect has none now: no reads for nothing.
+        let counts = {
+            let s = self.state.borrow();
+            s.connected
+                && s.info
+                    .as_ref()
+                    .is_some_and(|i| i.body.shutter_count.is_some())
+        };
+        if !counts {
             return;
         }
         if let Some(n) = self.read_shutter_count().await {
