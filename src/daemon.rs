@@ -72,8 +72,11 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let events = Arc::new(Events::new());
+    // The body seen last is looked for on other ports when the configured one fails.
+    let mut device = devices.camera;
+    device.look_for_serial(crate::bodies::remembered_serial(store.clone()).await);
     let (camera, camera_task) = camera::spawn_with(
-        devices.camera,
+        device,
         camera::Timing::from_config(&config.camera),
         camera::Extras {
             power: devices.camera_power,
@@ -81,6 +84,8 @@ pub async fn run(
         },
         stop.clone(),
     );
+    // Per-body counters, written behind the owner; ends after the owner, with a last write.
+    let bodies_task = tokio::spawn(crate::bodies::run(store.clone(), camera.watch()));
     let (lights, lights_task) = lights::spawn(devices.lights, config.lights.posing, stop.clone());
     let studio = Arc::new(Studio::new(
         config.clone(),
@@ -231,6 +236,7 @@ pub async fn run(
     outbox.stop();
     let _ = tokio::task::spawn_blocking(move || sender.join()).await;
     let _ = camera_task.await;
+    let _ = bodies_task.await;
     let _ = lights_task.await;
     let _ = purge_task.await;
     let _ = health_task.await;

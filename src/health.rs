@@ -22,7 +22,7 @@ use crate::lights::LightsState;
 use crate::outbox::{Outbox, Uplink};
 use crate::retention::{LastRun, Retention};
 use crate::show::AlertKind;
-use crate::store::{Alert, MailCounts, Store};
+use crate::store::{Alert, CameraBody, MailCounts, Store};
 use crate::studio::{Studio, disk_low_sentence, disk_space};
 
 /// Whether the box can run a show now.
@@ -111,6 +111,8 @@ pub struct Report {
     pub database: Database,
     pub disk: Disk,
     pub camera: CameraState,
+    /// The connected (or last connected) body as the database counts it (issue 14).
+    pub camera_body: Option<CameraBody>,
     /// The open alerts (acknowledged or not), newest first.
     pub alerts: Vec<Alert>,
     /// Photo ids whose files were missing at start-up.
@@ -183,6 +185,7 @@ pub fn report(
         database,
         disk,
         camera: studio.camera().state(),
+        camera_body: camera_body(store, &studio.camera().state()),
         alerts,
         missing_files: studio.missing_files(),
         lights: Lights {
@@ -231,6 +234,16 @@ fn backup_of(config: &Config, started: Instant) -> Backup {
         status,
         stale,
     }
+}
+
+/// The body in `camera`'s info, from the database (`None` before any connect).
+fn camera_body(store: &Store, camera: &CameraState) -> Option<CameraBody> {
+    let info = camera.info.as_ref()?;
+    store
+        .camera_body(info.serial.as_deref(), &info.model)
+        .inspect_err(|e| log::error!("health: reading the camera body failed: {e}"))
+        .ok()
+        .flatten()
 }
 
 /// What in a report needs the host or the technician, one plain sentence each.
@@ -311,6 +324,7 @@ mod tests {
                 settings_errors: Vec::new(),
                 drift: Vec::new(),
             },
+            camera_body: None,
             alerts: Vec::new(),
             missing_files: Vec::new(),
             lights: Lights {

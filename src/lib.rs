@@ -12,6 +12,7 @@
 //! - [`retention`]: the daily purge of guest data past `privacy.retention_days`.
 //! - [`backup`]: `cosmosd backup` / `restore` (online SQLite backup + photos + manifest).
 //! - [`camera`]: the camera trait-like device, its backends and its owner task.
+//! - [`bodies`]: per-body counters (by serial) written behind the camera owner.
 //! - [`clock`]: "now" as a value (the system clock; tests stop it with tokio's paused time).
 //! - [`studio`]: the show timeline with the devices: spontaneous timer, captures → photos.
 //! - [`daemon`]: wires everything and owns the lifecycle (`run(config, listener, shutdown)`).
@@ -23,6 +24,7 @@ pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod backup;
+pub mod bodies;
 pub mod camera;
 pub mod clock;
 pub mod config;

@@ -90,6 +90,12 @@ pub struct CameraOut {
     pub recovering: Option<RungOut>,
     /// Rungs of the recovery ladder climbed since start-up, and how often it ran out.
     pub recoveries: RecoveriesOut,
+    /// How the current (or last) connection found the body: by the configured port, or
+    /// by its remembered serial on another port; `null` before the first connect.
+    pub found_by: Option<super::bodies::FoundByOut>,
+    /// The connected (or last connected) body and its counters in the database, kept
+    /// across restarts; `null` before the first connect.
+    pub body: Option<super::bodies::CameraBodyOut>,
 }
 
 /// One drifted setting.
@@ -363,6 +369,8 @@ impl From<Report> for HealthOut {
                     power_cycle: cam.recoveries.power_cycle,
                     exhausted: cam.recoveries.exhausted,
                 },
+                found_by: info.and_then(|i| i.body.found_by).map(Into::into),
+                body: r.camera_body.as_ref().map(Into::into),
                 settings_errors: cam.settings_errors.clone(),
                 drift: cam
                     .drift

@@ -17,6 +17,7 @@
 
 mod alerts;
 mod camera;
+mod bodies;
 pub mod door;
 mod error;
 mod guests;

@@ -76,7 +76,8 @@ use crate::show::Essence;
         wire::GuestFilter,
         wire::MailStatus,
         alerts::AlertFilter,
-        stats::StatsFormat
+        stats::StatsFormat,
+        stats::StatsSection
     ))
 )]
 struct ApiDoc;

@@ -1,5 +1,7 @@
 //! `GET /api/stats`: the night's numbers per day and in total, as JSON or as CSV for a
-//! spreadsheet. Days are UTC days (the config has no venue time zone).
+//! spreadsheet. Days are UTC days (the config has no venue time zone). The camera bodies'
+//! lifetime counters come along in JSON (`cameras`) and as their own CSV
+//! (`section=cameras`), so the per-day CSV keeps its columns and rows.
 
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,9 @@ pub struct StatsOut {
     pub timezone: String,
     pub days: Vec<DayOut>,
     pub totals: CountsOut,
+    /// Every camera body the box has seen, the most recently seen first, with its
+    /// lifetime counters (not limited to the window).
+    pub cameras: Vec<super::bodies::CameraBodyOut>,
 }
 
 /// How the numbers come.
@@ -77,6 +82,16 @@ pub enum StatsFormat {
     Json,
     /// `text/csv; charset=utf-8`: a header row, a row per day, then `total`.
     Csv,
+}
+
+/// Which table the CSV holds (JSON always has both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsSection {
+    /// The per-day counts (the default).
+    Days,
+    /// The camera bodies and their lifetime counters.
+    Cameras,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -95,6 +110,11 @@ pub struct StatsQuery {
     #[serde(default, deserialize_with = "super::input::opt_choice")]
     #[param(value_type = Option<StatsFormat>)]
     format: Option<StatsFormat>,
+    /// With `format=csv`: `days` (default) or `cameras` (a row per camera body). JSON
+    /// always carries both.
+    #[serde(default, deserialize_with = "super::input::opt_choice")]
+    #[param(value_type = Option<StatsSection>)]
+    section: Option<StatsSection>,
 }
 
 const COLUMNS: &str = "day,guests_registered,shows_completed,shows_cancelled,photos_taken,\
@@ -124,7 +144,7 @@ fn csv_row(label: &str, c: &Counts) -> String {
             (StatsOut = "application/json"),
             (String = "text/csv"),
         )),
-        (status = 422, description = "a bad `from`, `to` or `format` (named)", body = ErrorBody),
+        (status = 422, description = "a bad `from`, `to`, `format` or `section` (named)", body = ErrorBody),
     ))]
 pub fn get_stats(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let q: StatsQuery = call.query()?;
@@ -140,6 +160,11 @@ pub fn get_stats(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     };
     crate::show::check_stats_window(from, to)?;
     let s = ctx.store.stats(from, to)?;
+    let cameras = ctx.store.camera_bodies()?;
+    if q.format == Some(StatsFormat::Csv) && q.section == Some(StatsSection::Cameras) {
+        let out = super::bodies::csv(&cameras);
+        return Ok(Reply::raw(200, "text/csv; charset=utf-8", out.into_bytes()));
+    }
     if q.format == Some(StatsFormat::Csv) {
         let mut out = format!("{COLUMNS}\r\n");
         for (day, c) in &s.days {
@@ -163,6 +188,7 @@ pub fn get_stats(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
                 })
                 .collect(),
             totals: (&s.totals).into(),
+            cameras: cameras.iter().map(Into::into).collect(),
         },
     ))
 }

@@ -24,6 +24,8 @@ pub struct Gphoto {
     model: Option<String>,
     /// Configured port (`camera.port`).
     port: Option<String>,
+    /// The serial of the body to look for on other ports when the configured one fails.
+    pub(super) look_for: Option<String>,
     conn: Option<(Context, Camera)>,
     /// The card was reported full. libgphoto2 turns a PTP "Store Full" answer into a
     /// generic error (the reason only goes to the context's message), so while this is
@@ -70,6 +72,7 @@ impl Gphoto {
         Gphoto {
             model,
             port,
+            look_for: None,
             conn: None,
             card_full: false,
         }
@@ -142,9 +145,61 @@ impl Gphoto {
             port: camera.port_info().map(|p| p.path()).unwrap_or_default(),
             settings,
             serial,
+            body: Default::default(),
         };
         self.conn = Some((ctx, camera));
         Ok(info)
+    }
+
+    /// The body with `serial` among the detected ones (the crate's camera list, i.e.
+    /// libgphoto2's autodetect) on a port other than the configured one: each is opened
+    /// and asked for its `serialnumber`; the match is connected where it is now.
+    pub(super) async fn connect_by_serial(
+        &mut self,
+        serial: &str,
+    ) -> Result<CameraInfo, CameraError> {
+        self.release();
+        let ctx = Context::new().map_err(map)?;
+        let detected: Vec<CameraDescriptor> = ctx.list_cameras().await.map_err(map)?.collect();
+        for d in detected {
+            if self.port.as_deref() == Some(d.port.as_str()) {
+                continue; // the configured port has just failed
+            }
+            let Ok(camera) = ctx.get_camera(&d).await else {
+                continue;
+            };
+            let theirs = camera
+                .config_key::<gphoto2::widget::TextWidget>("serialnumber")
+                .await
+                .ok()
+                .map(|w| w.value().trim().to_string());
+            // Dropping blocks on libgphoto2's thread; never do that on ours.
+            let _ = std::thread::Builder::new()
+                .name("gphoto2-release".into())
+                .spawn(move || drop(camera));
+            if theirs.as_deref() != Some(serial) {
+                continue;
+            }
+            let configured = (self.model.take(), self.port.take());
+            self.model = Some(d.model.clone());
+            self.port = Some(d.port.clone());
+            let r = self.connect().await;
+            (self.model, self.port) = configured;
+            return match r {
+                Ok(info) if info.serial.as_deref() == Some(serial) => Ok(info),
+                Ok(_) => {
+                    self.release();
+                    Err(CameraError::Disconnected(format!(
+                        "the body on {} changed before it could be opened",
+                        d.port
+                    )))
+                }
+                Err(e) => Err(e),
+            };
+        }
+        Err(CameraError::Disconnected(format!(
+            "no detected camera reports serial {serial}"
+        )))
     }
 
     pub(super) async fn capture(&mut self, wait: Duration) -> Result<Vec<u8>, CameraError> {

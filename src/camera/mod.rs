@@ -14,6 +14,7 @@
 
 mod check;
 mod device;
+pub mod bodies;
 pub mod gphoto;
 pub mod liveview;
 pub mod power;
@@ -86,6 +87,8 @@ pub struct CameraInfo {
     pub settings: Vec<(String, String)>,
     /// The body's serial number (`serialnumber` config widget), when it reports one.
     pub serial: Option<String>,
+    /// How the owner found it, and its shutter counter (see [`bodies`]).
+    pub body: bodies::BodyFacts,
 }
 
 /// A photo as it came off the camera.
@@ -396,7 +399,7 @@ impl Owner {
                         self.liveview.capture_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         self.settle().await;
                         let r = self.capture().await;
-                        let _ = reply.send(r);
+                        self.reply_then_count(reply, r).await;
                     }
                     Some(Request::Focus(reply)) => {
                         let _ = reply.send(self.focus().await);
@@ -452,7 +455,7 @@ impl Owner {
 
     fn on_connected(&mut self, info: CameraInfo) {
         log::info!(model = info.model.as_str(), port = info.port.as_str(),
-            settings = format!("{:?}", info.settings).as_str();
+            found_by = info.body.found_by(), settings = format!("{:?}", info.settings).as_str();
             "camera connected: {} on {}", info.model, info.port);
         self.backoff = self.timing.backoff_min;
         self.last_port = Some(info.port.clone());
@@ -469,7 +472,7 @@ impl Owner {
         if std::mem::take(&mut self.climb) {
             return self.climb().await;
         }
-        match self.call(|d, _| Box::pin(d.connect())).await {
+        match self.open().await {
             Ok(info) => {
                 self.on_connected(info);
                 self.apply_profile().await;

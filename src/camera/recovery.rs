@@ -80,7 +80,7 @@ impl Owner {
     /// One connect under the call timeout; on success the owner is connected.
     async fn reconnect(&mut self, rung: Rung, attempt: u32) -> bool {
         self.device.release();
-        match self.call(|d, _| Box::pin(d.connect())).await {
+        match self.open().await {
             Ok(info) => {
                 log::info!(rung = rung.name(), attempt = attempt;
                     "camera recovered on the {} rung", rung.name());

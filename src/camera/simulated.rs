@@ -1,5 +1,7 @@
 //! The simulated camera: shoots a photo-like test pattern, and can be told to fail the way
 //! real cameras do (busy, a USB drop, a hang, a full card, unplugged) for fault tests.
+//! It can also be moved to another port (a USB reset renumbers a real body) and reports
+//! a shutter counter.
 //! Built always: it runs the demo and doubles as the test double at the camera edge.
 
 use std::collections::VecDeque;
@@ -36,6 +38,12 @@ pub enum Fault {
 /// The serial number a simulated body reports unless told otherwise.
 pub const SIMULATED_SERIAL: &str = "SIM-0000000001";
 
+/// The port the simulated body is on, and the one the daemon looks at, unless moved.
+pub const SIMULATED_PORT: &str = "simulated:";
+
+/// The simulated body's shutter counter before its first release here.
+pub const SIMULATED_SHUTTER_BASE: u64 = 1000;
+
 /// Why a wedged simulated body refuses to connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wedge {
@@ -69,6 +77,10 @@ struct Script {
     failing_focuses: u32,
     battery: u8,
     free_images: u64,
+    /// The port the body is on now (a USB reset or a replug may move it).
+    port: String,
+    /// Its shutter counter before the releases counted in `captures`; `None`: it reports none.
+    shutter_base: Option<u64>,
 }
 
 /// Controls a [`Simulated`] camera from outside (tests, fault drills).
@@ -143,6 +155,15 @@ impl SimControl {
     pub fn set_free_images(&self, n: u64) {
         self.lock().free_images = n;
     }
+    /// Moves the body to another port (as a USB reset or a replug does): the configured
+    /// port stops answering; only a search by serial finds it there.
+    pub fn move_to_port(&self, port: &str) {
+        self.lock().port = port.into();
+    }
+    /// The body's shutter counter starts at `base` (`None`: it reports none).
+    pub fn set_shutter_counter(&self, base: Option<u64>) {
+        self.lock().shutter_base = base;
+    }
     /// Live-view frames taken so far.
     pub fn previews(&self) -> u64 {
         self.lock().previews.len() as u64
@@ -155,6 +176,8 @@ impl SimControl {
 
 pub struct Simulated {
     script: Arc<Mutex<Script>>,
+    /// The serial of the body to look for on other ports (the daemon's memory, not the body's).
+    pub(super) look_for: Option<String>,
     /// The photo it shoots.
     pattern: Arc<Vec<u8>>,
 }
@@ -186,10 +209,13 @@ impl Simulated {
             failing_focuses: 0,
             battery: 80,
             free_images: 900,
+            port: SIMULATED_PORT.into(),
+            shutter_base: Some(SIMULATED_SHUTTER_BASE),
         }));
         (
             Simulated {
                 script: script.clone(),
+                look_for: None,
                 pattern: jpeg,
             },
             SimControl(script),
@@ -211,6 +237,11 @@ impl Simulated {
         self.plugged()?;
         let serial = {
             let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+            if s.port != SIMULATED_PORT {
+                return Err(CameraError::Disconnected(format!(
+                    "no camera on port {SIMULATED_PORT} (simulated)"
+                )));
+            }
             if s.wedge.is_some() {
                 return Err(CameraError::Disconnected(
                     "I/O error opening the camera: the body does not answer (simulated)".into(),
@@ -229,7 +260,42 @@ impl Simulated {
             port: "simulated:".into(),
             settings: vec![("capturetarget".into(), "Memory card".into())],
             serial: Some(serial),
+            body: Default::default(),
         })
+    }
+
+    /// The body with `serial` on a port other than the configured one, where it is now.
+    pub(super) async fn connect_by_serial(
+        &mut self,
+        serial: &str,
+    ) -> Result<CameraInfo, CameraError> {
+        self.plugged()?;
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        if s.port == SIMULATED_PORT || s.serial != serial {
+            return Err(CameraError::Disconnected(format!(
+                "no camera with serial {serial} on another port (simulated)"
+            )));
+        }
+        if s.wedge.is_some() || s.failing_connects > 0 {
+            s.failing_connects = s.failing_connects.saturating_sub(1);
+            return Err(CameraError::Disconnected(
+                "I/O error opening the camera (simulated)".into(),
+            ));
+        }
+        Ok(CameraInfo {
+            model: "Simulated Camera".into(),
+            port: s.port.clone(),
+            settings: vec![("capturetarget".into(), "Memory card".into())],
+            serial: Some(s.serial.clone()),
+            body: Default::default(),
+        })
+    }
+
+    /// The shutter counter: its base plus every release.
+    pub(super) async fn shutter_count(&mut self) -> Result<Option<u64>, CameraError> {
+        self.plugged()?;
+        let s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(s.shutter_base.map(|b| b + s.captures))
     }
 
     pub(super) async fn capture(&mut self) -> Result<Vec<u8>, CameraError> {

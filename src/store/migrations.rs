@@ -231,6 +231,31 @@ ALTER TABLE alerts_new RENAME TO alerts;
 CREATE UNIQUE INDEX alerts_one_open ON alerts (kind, coalesce(show_id, '')) WHERE cleared_at IS NULL;
 CREATE INDEX alerts_by_time ON alerts (raised_at);
 "#,
+    // 8 (issue 14): the camera bodies the box has seen, found again by serial after a USB
+    // reset moved them to another port, with lifetime counters per body. Written behind the
+    // capture path (see `crate::bodies`); no guest data.
+    r#"
+CREATE TABLE camera_bodies (
+    -- 'serial:<serial>', or 'model:<model>' for a body that reports no serial
+    key           TEXT PRIMARY KEY,
+    serial        TEXT,
+    model         TEXT NOT NULL,
+    first_seen    INTEGER NOT NULL,
+    -- last connected or counted
+    last_seen     INTEGER NOT NULL,
+    last_port     TEXT,
+    captures      INTEGER NOT NULL DEFAULT 0 CHECK (captures >= 0),
+    failures      INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    -- the recovery ladder's rungs climbed for this body
+    retries       INTEGER NOT NULL DEFAULT 0 CHECK (retries >= 0),
+    reopens       INTEGER NOT NULL DEFAULT 0 CHECK (reopens >= 0),
+    usb_resets    INTEGER NOT NULL DEFAULT 0 CHECK (usb_resets >= 0),
+    power_cycles  INTEGER NOT NULL DEFAULT 0 CHECK (power_cycles >= 0),
+    -- the body's own shutter counter, as last read (NULL: it reports none)
+    shutter_count INTEGER CHECK (shutter_count >= 0)
+) STRICT;
+CREATE INDEX camera_bodies_by_last_seen ON camera_bodies (last_seen);
+"#,
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction; refuses
@@ -300,6 +325,55 @@ mod tests {
                 []
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn the_camera_bodies_table_arrives_empty_and_keeps_every_older_row() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", true).unwrap();
+        let at = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("CREATE TABLE camera_bodies"))
+            .unwrap();
+        for sql in &MIGRATIONS[..at] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", at as i64).unwrap();
+        c.execute_batch(
+            "INSERT INTO guests VALUES ('g', 'n', 'e@x.org', 'e@x.org', 'lunar', 'agua', 'flor', 'es', 0, 'waiting', 0, 0);
+             INSERT INTO shows (id, start_at, end_at, duration_minutes, status, created_at, updated_at)
+                 VALUES ('s', 0, 1, 1, 'completed', 0, 0);
+             INSERT INTO photos VALUES ('p', 's', 'posed', 'approved', 'n1', 0, 1, 1, 1);
+             INSERT INTO alerts VALUES ('a', 'camera_drift', NULL, 'm', 1, NULL, NULL);",
+        )
+        .unwrap();
+        let count = |c: &Connection, t: &str| -> i64 {
+            c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        migrate(&mut c).unwrap();
+        for t in ["guests", "shows", "photos", "alerts"] {
+            assert_eq!(count(&c, t), 1, "{t} kept its row");
+        }
+        assert_eq!(count(&c, "camera_bodies"), 0);
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, at + 1);
+        c.execute(
+            "INSERT INTO camera_bodies (key, serial, model, first_seen, last_seen)
+             VALUES ('serial:1', '1', 'm', 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert!(
+            c.execute(
+                "UPDATE camera_bodies SET captures = -1 WHERE key = 'serial:1'",
+                []
+            )
+            .is_err(),
+            "counters never go negative"
         );
     }
 

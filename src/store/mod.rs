@@ -15,11 +15,12 @@
 //! Callers must not hold a `Store` call across an `.await`: it blocks on SQLite.
 //!
 //! One file per table family: [`guests`], [`shows`], [`photos`], [`sessions`], [`alerts`],
-//! [`outbox`], [`registrations`] (the kiosk's idempotency keys), [`retention`] (the purge), [`backup`] (the online snapshot and the checks
+//! [`outbox`], [`cameras`] (the camera bodies and their counters), [`registrations`] (the kiosk's idempotency keys), [`retention`] (the purge), [`backup`] (the online snapshot and the checks
 //! of a copy), [`migrations`] (the schema).
 
 mod alerts;
 mod backup;
+mod cameras;
 mod erasure;
 mod guests;
 mod migrations;
@@ -47,6 +48,7 @@ use crate::show::{
 
 pub use alerts::Alert;
 pub use backup::{Contents, inspect_copy, snapshot};
+pub use cameras::{BodyDelta, BodyRecoveries, CameraBody};
 pub use erasure::Erased;
 pub use guests::Guest;
 pub use migrations::MIGRATIONS;

@@ -118,7 +118,26 @@ impl Daemon {
         Daemon::start_in(old, text)
     }
 
+    /// [`Daemon::restart`], with the new simulated camera prepared before the daemon (and
+    /// its first connect) starts, e.g. its body moved to another port.
+    pub fn restart_with(mut self, prepare: impl FnOnce(&cosmosd::camera::SimControl)) -> Daemon {
+        self.stop_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::mem::replace(&mut self.dir, dir);
+        let text = self.config.clone();
+        drop(self);
+        Daemon::start_prepared(old, text, prepare)
+    }
+
     fn start_in(dir: tempfile::TempDir, text: String) -> Daemon {
+        Daemon::start_prepared(dir, text, |_| {})
+    }
+
+    fn start_prepared(
+        dir: tempfile::TempDir,
+        text: String,
+        prepare: impl FnOnce(&cosmosd::camera::SimControl),
+    ) -> Daemon {
         let config = cosmosd::config::Config::from_toml_str(&text, dir.path()).unwrap();
         let listener = TcpListener::bind(config.server.listen).unwrap();
         static PHOTO: std::sync::OnceLock<std::sync::Arc<Vec<u8>>> = std::sync::OnceLock::new();
@@ -129,6 +148,7 @@ impl Daemon {
             None => photo.clone(),
         };
         let (sim, camera) = cosmosd::camera::Simulated::with_photo(photo);
+        prepare(&camera);
         let (lights_dev, lights) = cosmosd::lights::Simulated::new(config.lights.pins.len());
         // The camera's power relay, when configured, is simulated and wired to the camera.
         let power = cosmosd::camera::SimPower::default();

@@ -9,6 +9,7 @@ mod common;
 mod alerts;
 mod auth;
 mod browser;
+mod camera_bodies;
 mod camera_check;
 mod camera_recovery;
 mod cli;
