@@ -127,8 +127,9 @@ for f in ROUTE= STATUS= DURATION_MS= LISTEN= SYSLOG_IDENTIFIER=; do
   grep -q "^ *$f" <<<"$fields" || fail "journalctl -u cosmosd shows no $f field"
 done
 echo "ok 3: journalctl -u cosmosd has structured fields (ROUTE, STATUS, DURATION_MS, LISTEN)"
-vm sudo journalctl -u cosmosd -o verbose --no-pager -n 400 \
-  | grep -m1 -B2 -A12 'ROUTE=/api/health' | sed 's/^/   /' | head -16
+# A sample for the log, from what was read above: no `| head` on a live producer, whose
+# SIGPIPE under pipefail ended this script silently in one of two runs.
+grep -m1 -B2 -A12 'ROUTE=/api/health' <<<"$fields" | sed 's/^/   /' || true
 
 pid=$(vm systemctl show -p MainPID --value cosmosd)
 restarts=$(vm systemctl show -p NRestarts --value cosmosd)
