@@ -16,8 +16,8 @@
 //! (`openapi`).
 
 mod alerts;
-mod camera;
 mod bodies;
+mod camera;
 pub mod door;
 mod error;
 mod guests;

@@ -95,11 +95,21 @@ pub fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
 
 #[utoipa::path(delete, path = "/api/session", tag = "session",
     summary = "Log out: revoke the caller's token",
-    responses((status = 204, description = "revoked")))]
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 409, description = "`not_a_session`: the configured show-control token is not a session; it changes only in the config", body = super::ErrorBody),
+    ))]
 pub fn delete_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
-    if let Some(h) = &call.token_hash {
-        ctx.store.revoke_session(h, call.now)?;
-    }
+    let Some(h) = &call.token_hash else {
+        // Answering 204 would say it stopped working; it did not.
+        return Err(ApiError::new(
+            409,
+            "not_a_session",
+            "the show-control token is set in the config (auth.show_control_token), not a \
+             session: change it there and restart cosmosd to revoke it",
+        ));
+    };
+    ctx.store.revoke_session(h, call.now)?;
     Ok(Reply::no_content())
 }
 

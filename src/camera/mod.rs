@@ -12,9 +12,9 @@
 //! - the state (connected, model, since when, last error) is published on a watch
 //!   channel for the health report and logged once per change.
 
+pub mod bodies;
 mod check;
 mod device;
-pub mod bodies;
 pub mod gphoto;
 pub mod liveview;
 pub mod power;

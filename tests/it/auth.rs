@@ -228,10 +228,19 @@ fn the_show_control_token_is_a_bearer_credential_of_its_own() {
         (403, "forbidden"),
         "show control is known but not a host"
     );
+    // The configured token is not a session: logging it out would be a lie.
+    let r = d.req("DELETE", "/api/session", Some(SHOW_CONTROL_TOKEN), None);
+    assert_eq!((r.status, r.code()), (409, "not_a_session"), "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("auth.show_control_token")
+    );
     assert_eq!(
-        d.req("DELETE", "/api/session", Some(SHOW_CONTROL_TOKEN), None)
-            .status,
-        204
+        d.get("/api/guests", SHOW_CONTROL_TOKEN).status,
+        403,
+        "still the show-control credential it was"
     );
     let token = d.login("show_control");
     assert_eq!(
