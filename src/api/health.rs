@@ -456,15 +456,19 @@ impl From<Report> for HealthOut {
     summary = "Whether the box can run a show: database, disk, camera, lights, mail, privacy, and the problems",
     responses((status = 200, description = "the report", body = HealthOut)))]
 pub fn get_health(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
-    let report = health::report(
+    Ok(Reply::json(200, &HealthOut::from(report(ctx))))
+}
+
+/// The health report, now (also what `/metrics` reads).
+pub fn report(ctx: &Context) -> health::Report {
+    health::report(
         &ctx.config,
         &ctx.store,
         &ctx.studio,
         &ctx.outbox,
         &ctx.retention,
         ctx.started,
-    );
-    Ok(Reply::json(200, &HealthOut::from(report)))
+    )
 }
 
 /// Reads a `GET /api/health` answer's body as the watchdog does: fine when the database

@@ -87,14 +87,7 @@ fn snapshot(r: &health::Report, board: crate::pi::Board) -> Snapshot {
         (status = 403, description = "not the technician", body = ErrorBody),
     ))]
 pub fn get_metrics(ctx: &Context, _call: &Call) -> Result<Reply, ApiError> {
-    let report = health::report(
-        &ctx.config,
-        &ctx.store,
-        &ctx.studio,
-        &ctx.outbox,
-        &ctx.retention,
-        ctx.started,
-    );
+    let report = super::health::report(ctx);
     let board = crate::pi::read(std::path::Path::new("/"));
     let text = ctx.studio.metrics().encode(snapshot(&report, board));
     Ok(Reply::raw(

@@ -8,14 +8,10 @@
 // `CAMERA unplug` or `CAMERA plug`, and answers `ok` on stdin.
 //
 //   node check.mjs BASE_URL HOST_PIN SHOTS
-import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
+import { axeChecker, expect, launch, shooter } from "./harness.mjs";
 
 const [base, hostPin, shots] = process.argv.slice(2);
-mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const T = 20000;
 const replies = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 async function camera(what) {
@@ -23,28 +19,11 @@ async function camera(what) {
   const { value } = await replies.next();
   if (value !== "ok") throw new Error(`the test did not ${what} the camera: ${value}`);
 }
-function expect(cond, what) { if (!cond) throw new Error(what); }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-let step = 0;
-const shot = async (page, name) => {
-  step += 1;
-  const v = page.viewportSize();
-  await page.screenshot({ path: `${shots}/check-${String(step).padStart(2, "0")}-${name}-${v.width}x${v.height}.png`, fullPage: false });
-};
-const axeResults = [];
-const axe = async (page, screen) => {
-  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () =>
-    (await window.axe.run(document, { resultTypes: ["violations"] })).violations.map((v) =>
-      `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`));
-  axeResults.push(`${screen}: ${violations.length} violations`);
-  if (violations.length) throw new Error(`axe on ${screen}:\n` + violations.join("\n"));
-};
+const browser = await launch();
+const shots_ = shooter(shots, "check");
+const shot = (page, name) => shots_.shot(page, name);
+const { axe, results: axeResults } = axeChecker();
 const consoleErrors = [];
 
 let page;
@@ -118,7 +97,7 @@ try {
 
   if (consoleErrors.length) throw new Error("console errors:\n" + consoleErrors.join("\n"));
   console.log(`axe: ${axeResults.join("; ")}`);
-  console.log(`ok: ${step} screenshots in ${shots}`);
+  console.log(`ok: ${shots_.step} screenshots in ${shots}`);
   await browser.close();
   process.exit(0);
 } catch (e) {

@@ -8,47 +8,17 @@
 // at 1024×768 and 768×1024 go to SHOTS.
 //
 //   node liveview.mjs BASE_URL HOST_PIN KIOSK_PIN SHOTS sim|nolive
-import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import { apiClient, axeChecker, expect, launch, shooter } from "./harness.mjs";
 
 const [base, hostPin, kioskPin, shots, mode] = process.argv.slice(2);
 if (!["sim", "nolive"].includes(mode)) throw new Error(`mode must be sim or nolive, not ${mode}`);
-mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const T = 20000;
-
-async function api(method, path, token, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...(token ? { Authorization: "Bearer " + token } : {}), ...(body ? { "Content-Type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-function expect(cond, what) { if (!cond) throw new Error(what); }
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-let step = 0;
-const shot = async (page, name) => {
-  step += 1;
-  const v = page.viewportSize();
-  await page.screenshot({ path: `${shots}/liveview-${mode}-${String(step).padStart(2, "0")}-${name}-${v.width}x${v.height}.png` });
-};
-const axeResults = [];
-const axe = async (page, screen) => {
-  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () =>
-    (await window.axe.run(document, { resultTypes: ["violations"] })).violations.map((v) =>
-      `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`));
-  axeResults.push(`${screen}: ${violations.length} violations`);
-  if (violations.length) throw new Error(`axe on ${screen}:\n` + violations.join("\n"));
-};
+const api = apiClient(base);
+const browser = await launch();
+const shots_ = shooter(shots, `liveview-${mode}`);
+const shot = (page, name) => shots_.shot(page, name);
+const { axe, results: axeResults } = axeChecker();
 const consoleErrors = [];
 
 let page;
@@ -203,7 +173,7 @@ try {
 
   if (consoleErrors.length) throw new Error("console errors:\n" + consoleErrors.join("\n"));
   console.log(`axe: ${axeResults.join("; ")}`);
-  console.log(`ok: ${step} screenshots in ${shots}`);
+  console.log(`ok: ${shots_.step} screenshots in ${shots}`);
   await browser.close();
   process.exit(0);
 } catch (e) {

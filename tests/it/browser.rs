@@ -42,19 +42,27 @@ fn the_kiosk_forgives_mistakes_and_never_registers_a_guest_twice() {
 /// every screen. The script asks for the camera to be unplugged and plugged back.
 #[test]
 fn the_host_console_keeps_failures_in_sight_and_asks_before_destroying() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::Stdio;
-
     let d = Daemon::start_custom(|c| {
         c.countdown(2);
     });
     let shots = screenshots("host");
+    let url = format!("http://{}", d.addr);
+    println!(
+        "{}",
+        run_node_driving_camera(&d, "host.mjs", &[&url, HOST_PIN, KIOSK_PIN, &shots])
+    );
+    d.stop().unwrap();
+}
+
+/// Runs `script` with `args`; the script asks for camera changes on its stdout (`CAMERA
+/// unplug`, `plug`, `weak`) and waits for `ok`. Returns its log; fails unless it ends well.
+fn run_node_driving_camera(d: &Daemon, script: &str, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
     let mut child = std::process::Command::new("node")
-        .arg(format!("{}/host.mjs", browser_dir()))
-        .arg(format!("http://{}", d.addr))
-        .arg(HOST_PIN)
-        .arg(KIOSK_PIN)
-        .arg(&shots)
+        .arg(format!("{}/{script}", browser_dir()))
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -73,6 +81,10 @@ fn the_host_console_keeps_failures_in_sight_and_asks_before_destroying() {
         match line.as_str() {
             "CAMERA unplug" => d.camera.unplug(),
             "CAMERA plug" => d.camera.plug(),
+            "CAMERA weak" => {
+                d.camera.set_battery(12);
+                d.camera.set_free_images(4);
+            }
             _ => {
                 log.push_str(&line);
                 log.push('\n');
@@ -85,8 +97,7 @@ fn the_host_console_keeps_failures_in_sight_and_asks_before_destroying() {
     log.push_str(&errors.join().unwrap());
     assert!(status.success(), "{log}");
     assert!(log.contains("ok:"), "{log}");
-    println!("{log}");
-    d.stop().unwrap();
+    log
 }
 
 /// The host console's camera check (tests/browser/check.mjs): the prompt before the first
@@ -94,51 +105,13 @@ fn the_host_console_keeps_failures_in_sight_and_asks_before_destroying() {
 /// languages, an unplugged one's error kept in sight; axe-core on every screen.
 #[test]
 fn the_host_console_checks_the_camera_and_names_its_problems_plainly() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::Stdio;
-
     let d = Daemon::start();
     let shots = screenshots("check");
-    let mut child = std::process::Command::new("node")
-        .arg(format!("{}/check.mjs", browser_dir()))
-        .arg(format!("http://{}", d.addr))
-        .arg(HOST_PIN)
-        .arg(&shots)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running node (Debian's nodejs)");
-    let mut stderr = child.stderr.take().unwrap();
-    let errors = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let mut stdin = child.stdin.take().unwrap();
-    let mut log = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        match line.as_str() {
-            "CAMERA weak" => {
-                d.camera.set_battery(12);
-                d.camera.set_free_images(4);
-            }
-            "CAMERA unplug" => d.camera.unplug(),
-            "CAMERA plug" => d.camera.plug(),
-            _ => {
-                log.push_str(&line);
-                log.push('\n');
-                continue;
-            }
-        }
-        writeln!(stdin, "ok").unwrap();
-    }
-    let status = child.wait().unwrap();
-    log.push_str(&errors.join().unwrap());
-    assert!(status.success(), "{log}");
-    assert!(log.contains("ok:"), "{log}");
-    println!("{log}");
+    let url = format!("http://{}", d.addr);
+    println!(
+        "{}",
+        run_node_driving_camera(&d, "check.mjs", &[&url, HOST_PIN, &shots])
+    );
     d.stop().unwrap();
 }
 

@@ -164,6 +164,16 @@ fn manual_focus_never_drives_the_lens() {
     assert_eq!(d.camera.focuses(), 0);
 }
 
+/// The `code` of each problem in a readiness report.
+fn problem_codes(r: &crate::common::Resp) -> Vec<String> {
+    r.body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn check(d: &Daemon, token: &str) -> crate::common::Resp {
     d.post("/api/camera/check", token, &Value::Null)
 }
@@ -227,12 +237,7 @@ fn a_low_battery_a_full_card_and_a_turned_dial_are_problems() {
     let r = check(&d, &host);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["ready"], false);
-    let codes: Vec<&str> = r.body["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["code"].as_str().unwrap())
-        .collect();
+    let codes = problem_codes(&r);
     assert_eq!(
         codes,
         ["battery_low", "card_full", "raw_only", "setting_drifted"],
@@ -255,12 +260,7 @@ fn a_black_frame_is_too_dark_and_not_sharp() {
     assert_eq!(r.body["ready"], false);
     assert_eq!(r.body["exposure"]["mean"], 0.0);
     assert_eq!(r.body["exposure"]["dark_clipped"], 1.0);
-    let codes: Vec<&str> = r.body["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["code"].as_str().unwrap())
-        .collect();
+    let codes = problem_codes(&r);
     assert_eq!(
         codes,
         ["too_dark", "shadows_clipped", "not_sharp"],
