@@ -135,6 +135,8 @@ struct Log {
     next: u64,
     recent: VecDeque<Arc<Event>>,
     closed: bool,
+    /// Bumped to wake every stream without an event (a token was revoked).
+    nudges: u64,
 }
 
 /// The event log, shared by whoever publishes and every stream.
@@ -172,9 +174,12 @@ impl Events {
     /// Events after `last`, waiting up to `wait` for one to come (empty = keep-alive time).
     pub fn after(&self, last: u64, wait: Duration) -> Catchup {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let nudges = log.nudges;
         let (log, _) = self
             .bell
-            .wait_timeout_while(log, wait, |l| !l.closed && l.next <= last)
+            .wait_timeout_while(log, wait, |l| {
+                !l.closed && l.next <= last && l.nudges == nudges
+            })
             .unwrap_or_else(|p| p.into_inner());
         if log.closed {
             return Catchup::Closed;
@@ -192,6 +197,12 @@ impl Events {
             return Catchup::Reset;
         }
         Catchup::Events(log.recent.iter().filter(|e| e.id > last).cloned().collect())
+    }
+
+    /// Wakes every stream now (they answer as at a keep-alive and look at their token).
+    pub fn nudge(&self) {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).nudges += 1;
+        self.bell.notify_all();
     }
 
     /// Ends every stream (shutdown).

@@ -76,11 +76,11 @@ pub fn get_liveview(ctx: &Context, _call: &Call) -> Result<Reply, ApiError> {
 /// The route, as the route table names it.
 const ROUTE: &str = "/api/camera/liveview";
 
-/// Whether this answer is the last on its connection: the door forwards a live-view
-/// request with `Connection: close` (its answer, a stream or a refusal, ends the
-/// connection), and tiny_http never says so in an answer.
+/// Whether this answer is the last on its connection: the door forwards a live-view or
+/// event-stream request with `Connection: close` (its answer, a stream or a refusal, ends
+/// the connection), and tiny_http never says so in an answer.
 pub fn closes(rq: &tiny_http::Request, route: &str) -> bool {
-    route == ROUTE
+    (route == ROUTE || route == "/api/events")
         && rq
             .headers()
             .iter()

@@ -66,7 +66,7 @@ pub struct Context {
     /// Live updates followed by `GET /api/events`.
     pub events: Arc<crate::events::Events>,
     /// Event streams open now (each holds a thread of its own, so they are capped).
-    pub streams: Arc<std::sync::atomic::AtomicUsize>,
+    pub streams: Arc<stream::Slots>,
     /// Failed-login lockouts, per client address.
     pub throttle: Mutex<Throttle>,
     /// When the daemon started, for the health report.
@@ -83,7 +83,7 @@ pub struct Reply {
     headers: Vec<(&'static str, String)>,
     /// Instead of a body: hand the connection to an event stream for this role, from
     /// the event after this id.
-    stream: Option<(Role, u64)>,
+    stream: Option<(Role, u64, Option<String>)>,
     /// Instead of a body: hand the connection to a live view (see [`liveview`]).
     liveview: Option<Box<liveview::Start>>,
 }
@@ -111,9 +111,9 @@ impl Reply {
         }
     }
     /// An event stream (see [`stream`]).
-    pub fn events(role: Role, after: u64) -> Reply {
+    pub fn events(role: Role, after: u64, token_hash: Option<String>) -> Reply {
         let mut r = Reply::raw(200, "text/event-stream", Vec::new());
-        r.stream = Some((role, after));
+        r.stream = Some((role, after, token_hash));
         r
     }
     /// A live view (see [`liveview`]).
@@ -186,10 +186,10 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
         .metrics()
         .request(route_name, &method, status, ms / 1000.0);
     let role_s = role.map(Role::as_str).unwrap_or("-");
-    if let Some((stream_role, after)) = reply.stream {
+    if let Some((stream_role, after, token_hash)) = reply.stream {
         log::info!(method = method.as_str(), route = route_name, status = status, role = role_s,
             client = remote.to_string().as_str(); "{method} {route_name} {status} stream opened role={role_s}");
-        stream::start(ctx, rq, stream_role, after);
+        stream::start(ctx, rq, stream_role, after, token_hash);
         return;
     }
     if let Some(start) = reply.liveview.take() {

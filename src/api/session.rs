@@ -110,6 +110,8 @@ pub fn delete_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
         ));
     };
     ctx.store.revoke_session(h, call.now)?;
+    // Its open event streams look at their token now, and end.
+    ctx.events.nudge();
     Ok(Reply::no_content())
 }
 

@@ -8,7 +8,6 @@
 //! `event:` is its topic and whose `data:` is one JSON object ([`EventData`]).
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -209,7 +208,8 @@ fn parse_event_id(v: Option<&str>) -> Result<Option<u64>, &'static str> {
     responses(
         (status = 200, description = "the event stream", content_type = "text/event-stream", body = EventFrame),
         (status = 422, description = "a bad event id (named)", body = ErrorBody),
-        (status = 503, description = "too many streams are open (see Retry-After)", body = ErrorBody),
+        (status = 429, description = "`too_many_streams_for_token`: this token already holds as many streams as it may (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "`too_many_streams`: too many streams are open; the last few are kept for the host (see Retry-After)", body = ErrorBody),
     ))]
 pub fn get_events(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let role = call.role.ok_or_else(ApiError::internal)?;
@@ -226,34 +226,105 @@ pub fn get_events(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
         .last_event_id
         .or(header)
         .unwrap_or_else(|| ctx.events.last_id());
-    Ok(Reply::events(role, after))
+    Ok(Reply::events(role, after, call.token_hash.clone()))
 }
 
-pub fn start(ctx: &Context, rq: tiny_http::Request, role: Role, after: u64) {
-    if ctx.streams.fetch_add(1, Ordering::SeqCst) >= MAX_STREAMS {
-        ctx.streams.fetch_sub(1, Ordering::SeqCst);
-        let body = r#"{"error":{"code":"too_many_streams","message":"too many event streams are open; try again shortly"}}"#;
-        let resp = tiny_http::Response::from_string(body)
-            .with_status_code(503)
-            .with_header(tiny_http::Header::from_bytes("Retry-After", "5").expect("static header"));
-        let _ = rq.respond(resp);
+/// Streams at most open at once, and how many of them only the host may take.
+pub const HOST_RESERVED_STREAMS: usize = 4;
+/// Streams one token may hold (a tablet reconnecting, two tabs, a stale one not yet gone).
+pub const STREAMS_PER_TOKEN: usize = 4;
+
+/// The open streams, in total and per session token.
+#[derive(Default)]
+pub struct Slots {
+    open: std::sync::Mutex<(usize, std::collections::HashMap<String, usize>)>,
+}
+
+impl Slots {
+    /// Takes a slot, or says which cap stands in the way.
+    fn take(&self, role: Role, token: Option<&str>) -> Result<(), &'static str> {
+        let mut g = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, per) = &mut *g;
+        let cap = if role == Role::Host {
+            MAX_STREAMS
+        } else {
+            MAX_STREAMS - HOST_RESERVED_STREAMS
+        };
+        if *total >= cap {
+            return Err("too_many_streams");
+        }
+        if let Some(t) = token {
+            let n = per.entry(t.to_string()).or_default();
+            if *n >= STREAMS_PER_TOKEN {
+                return Err("too_many_streams_for_token");
+            }
+            *n += 1;
+        }
+        *total += 1;
+        Ok(())
+    }
+
+    fn give_back(&self, token: Option<&str>) {
+        let mut g = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, per) = &mut *g;
+        *total = total.saturating_sub(1);
+        if let Some(t) = token
+            && let Some(n) = per.get_mut(t)
+        {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(t);
+            }
+        }
+    }
+}
+
+pub fn start(
+    ctx: &Context,
+    rq: tiny_http::Request,
+    role: Role,
+    after: u64,
+    token_hash: Option<String>,
+) {
+    if let Err(code) = ctx.streams.take(role, token_hash.as_deref()) {
+        let (status, message) = match code {
+            "too_many_streams" => (503, "too many event streams are open; try again shortly"),
+            _ => (
+                429,
+                "this token already has as many event streams open as it may",
+            ),
+        };
+        let body = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
+        let headers = [
+            ("Content-Type", "application/json".to_string()),
+            ("Retry-After", "5".to_string()),
+        ];
+        // The door made this the connection's last request: the answer says so.
+        let _ = super::liveview::respond_closing(rq, status, &headers, body.as_bytes());
         return;
     }
     let events = ctx.events.clone();
-    let counter = ctx.streams.clone();
+    let slots = ctx.streams.clone();
+    let store = ctx.store.clone();
     // Quiet streams get a comment this often, so proxies and tablets keep them open and
     // a dead client is noticed.
     let keep_alive = ctx.config.server.events_keepalive;
     let on_error = ctx.streams.clone();
+    let hash = token_hash.clone();
     let spawned = std::thread::Builder::new()
         .name("sse".into())
         .spawn(move || {
             let mut w = rq.into_writer();
-            let _ = serve(&mut *w, &events, role, after, keep_alive);
-            counter.fetch_sub(1, Ordering::SeqCst);
+            // A session token is looked at on every wake: revoked or expired, the stream ends.
+            let valid = || match &hash {
+                None => true,
+                Some(h) => !matches!(store.session(h, chrono::Utc::now()), Ok(None)),
+            };
+            let _ = serve(&mut *w, &events, role, after, keep_alive, &valid);
+            slots.give_back(hash.as_deref());
         });
     if let Err(e) = spawned {
-        on_error.fetch_sub(1, Ordering::SeqCst);
+        on_error.give_back(token_hash.as_deref());
         log::error!("could not start an event stream thread: {e}");
     }
 }
@@ -264,6 +335,7 @@ fn serve(
     role: Role,
     mut last: u64,
     keep_alive: Duration,
+    valid: &dyn Fn() -> bool,
 ) -> std::io::Result<()> {
     w.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
@@ -272,7 +344,12 @@ fn serve(
     )?;
     w.flush()?;
     loop {
-        match events.after(last, keep_alive) {
+        let next = events.after(last, keep_alive);
+        if !valid() {
+            log::info!(role = role.as_str(); "event stream ended: its token was revoked or expired");
+            return Ok(());
+        }
+        match next {
             Catchup::Closed => return Ok(()),
             Catchup::Reset => {
                 last = events.last_id();

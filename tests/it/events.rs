@@ -199,3 +199,103 @@ fn a_reconnecting_client_catches_up_and_a_stale_one_is_told_to_reset() {
     assert!(body.contains(r#""field":"Last-Event-ID""#), "{body}");
     d.stop().unwrap();
 }
+
+/// Reads until the daemon closes the stream; false when it stays open `secs`.
+fn closes_within(s: &mut Stream, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => s.text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(_) => {}
+        }
+    }
+    false
+}
+
+#[test]
+fn revoking_a_token_ends_its_open_streams_and_no_other() {
+    // A keep-alive longer than the wait below: only the revocation can end the stream.
+    let d = Daemon::start_custom(|c| {
+        c.events_keepalive(60);
+    });
+    let revoked = d.login("host");
+    let kept = d.login("host");
+    let mut a = Stream::open(&d, &revoked, "");
+    let mut b = Stream::open(&d, &kept, "");
+    assert_eq!(
+        d.req("DELETE", "/api/session", Some(&revoked), None).status,
+        204
+    );
+    assert!(
+        closes_within(&mut a, 5),
+        "the revoked token's stream goes on:\n{}",
+        a.text
+    );
+    assert!(
+        !closes_within(&mut b, 1),
+        "another token's stream must go on"
+    );
+    // The kept one still hears what happens.
+    let host = d.login("host");
+    d.add_guest(&host, "Guest R", "r@example.org");
+    b.wait_for("event: waitlist", 5);
+}
+
+fn refused(d: &Daemon, token: &str) -> (u16, String) {
+    let mut sock = TcpStream::connect(d.addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        sock,
+        "GET /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = sock.read_to_string(&mut text);
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[test]
+fn one_token_cannot_take_every_stream_and_the_host_always_gets_one() {
+    // A quick keep-alive: a client gone is noticed at the next write.
+    let d = Daemon::start_custom(fast_keepalive);
+    let kiosk = d.login("kiosk");
+    let mut held: Vec<Stream> = (0..4).map(|_| Stream::open(&d, &kiosk, "")).collect();
+    let (status, text) = refused(&d, &kiosk);
+    assert_eq!(status, 429, "{text}");
+    assert!(
+        text.contains("too_many_streams_for_token") && text.contains("Retry-After"),
+        "{text}"
+    );
+    // Other kiosks fill the streams up to the host's reserve.
+    for _ in 0..6 {
+        let k = d.login("kiosk");
+        held.extend((0..4).map(|_| Stream::open(&d, &k, "")));
+    }
+    assert_eq!(held.len(), 28);
+    let (status, text) = refused(&d, &d.login("kiosk"));
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("too_many_streams"), "{text}");
+    // The host's console still gets its live updates.
+    let host = d.login("host");
+    let mut s = Stream::open(&d, &host, "");
+    d.add_guest(&host, "Guest S", "s@example.org");
+    s.wait_for("event: waitlist", 5);
+    // A stream given back is a slot again (below the reserve: the host's stream counts too).
+    drop(held.pop());
+    drop(held.pop());
+    crate::common::wait_until("the slot given back", || {
+        let k = d.login("kiosk");
+        let mut sock = TcpStream::connect(d.addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            sock,
+            "GET /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n\r\n"
+        )
+        .unwrap();
+        let mut buf = [0u8; 12];
+        sock.read_exact(&mut buf).is_ok() && &buf == b"HTTP/1.1 200"
+    });
+}

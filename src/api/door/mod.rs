@@ -47,8 +47,10 @@ use framing::{
 pub const PEER_HEADER: &str = "X-Cosmos-Peer";
 
 /// The path carrying the event stream: after a request for it the connection may carry a
-/// stream that ends only with the connection (or an error answer, after which the client
-/// may go on), so the idle deadline does not apply until the next request.
+/// stream that ends only with the connection, so the idle deadline does not apply. Like
+/// live view (below) it is the connection's last request: a stream the daemon ends (its
+/// token revoked, shutdown) reaches the client as EOF at once, and an error answer says
+/// `Connection: close`.
 const EVENTS_PATH: &str = "/api/events";
 
 /// The path carrying live view: its answer takes the connection and ends with it
@@ -330,7 +332,8 @@ impl Connection {
             match next {
                 Ok((mut head, body)) => {
                     streaming = is_path(&head, EVENTS_PATH);
-                    last = is_path(&head, LIVEVIEW_PATH);
+                    // Both answers take the connection and end with it.
+                    last = streaming || is_path(&head, LIVEVIEW_PATH);
                     if last {
                         head.make_last();
                     }
