@@ -26,8 +26,8 @@ pins = [17, 27, 22, 23]
 transport = "file"
 from = "COSMOS <cosmos@example.com>"
 [auth]
-host_pin = "1111"
-kiosk_pin = "2222"
+host_pin = "111111"
+kiosk_pin = "222222"
 technician_password = "technician-pass"
 show_control_token = "show-control-token-0123456789"
 '''
@@ -39,7 +39,7 @@ try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=5); c.request("GET", "/api/health"); c.getresponse().read(); break
         except OSError: time.sleep(0.1)
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    c.request("POST", "/api/session", body=json.dumps({"role": "host", "pin": "1111"}), headers={"content-type": "application/json"})
+    c.request("POST", "/api/session", body=json.dumps({"role": "host", "pin": "111111"}), headers={"content-type": "application/json"})
     tok = json.loads(c.getresponse().read())["token"]
     for i in range(N):
         k = socket.create_connection(("127.0.0.1", port)); k.settimeout(60)

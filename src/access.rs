@@ -97,7 +97,15 @@ pub struct Throttle {
     base_lockout: Duration,
     /// Per-address state; bounded by [`MAX_TRACKED`].
     entries: HashMap<IpAddr, Entry>,
+    /// Every address's failures in the last minute (at most the budget is kept).
+    recent: std::collections::VecDeque<Instant>,
 }
+
+/// Failed logins a minute, over every address, before every login must wait: a burst
+/// from many addresses is someone guessing, and the per-address lockout alone would let
+/// a /24 try ~11,000 PINs an hour.
+pub const GLOBAL_FAILURES_PER_MINUTE: usize = 30;
+const GLOBAL_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -118,11 +126,29 @@ impl Throttle {
             max_failures: max_failures.max(1),
             base_lockout,
             entries: HashMap::new(),
+            recent: std::collections::VecDeque::new(),
         }
     }
 
-    /// `Err(retry_after)` while `ip` is locked out.
+    /// Whether the global failure budget is spent now (someone is guessing PINs).
+    pub fn flooded(&mut self, now: Instant) -> bool {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= GLOBAL_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        self.recent.len() >= GLOBAL_FAILURES_PER_MINUTE
+    }
+
+    /// `Err(retry_after)` while `ip` is locked out, or while every address must wait
+    /// (the global failure budget is spent).
     pub fn check(&mut self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        if self.flooded(now) {
+            let oldest = *self.recent.front().expect("flooded means failures");
+            return Err(GLOBAL_WINDOW.saturating_sub(now.duration_since(oldest)));
+        }
         let Some(e) = self.entries.get(&ip).copied() else {
             return Ok(());
         };
@@ -138,6 +164,10 @@ impl Throttle {
 
     /// Records a failed login; returns the lockout it started, if any.
     pub fn failed(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        self.recent.push_back(now);
+        while self.recent.len() > GLOBAL_FAILURES_PER_MINUTE {
+            self.recent.pop_front();
+        }
         if self.entries.len() >= MAX_TRACKED && !self.entries.contains_key(&ip) {
             let stalest = self
                 .entries
@@ -210,6 +240,34 @@ mod tests {
         assert_eq!(t.failed(IP, t1), Some(Duration::from_secs(60)));
         t.succeeded(IP);
         assert!(t.check(IP, t1).is_ok());
+    }
+
+    #[test]
+    fn failures_from_many_addresses_spend_a_global_budget_that_makes_everyone_wait() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(5, Duration::from_secs(30));
+        for i in 0..GLOBAL_FAILURES_PER_MINUTE {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(
+                10,
+                0,
+                (i / 250) as u8,
+                (i % 250) as u8 + 1,
+            ));
+            assert!(
+                t.check(ip, t0).is_ok(),
+                "address {i} is not locked by itself"
+            );
+            t.failed(ip, t0);
+        }
+        assert!(t.flooded(t0));
+        let fresh = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 99));
+        assert_eq!(
+            t.check(fresh, t0 + Duration::from_secs(20)),
+            Err(Duration::from_secs(40))
+        );
+        // A minute later the budget is back.
+        assert!(t.check(fresh, t0 + Duration::from_secs(60)).is_ok());
+        assert!(!t.flooded(t0 + Duration::from_secs(60)));
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     capture: Family<KindLabels, Histogram, fn() -> Histogram>,
+    login_failures: Counter,
     /// Serialises scrapes (each builds its registry from clones of the above).
     scrape: Mutex<()>,
 }
@@ -67,6 +68,7 @@ impl Default for Metrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(|| Histogram::new(request_buckets())),
             capture: Family::new_with_constructor(|| Histogram::new(capture_buckets())),
+            login_failures: Counter::default(),
             scrape: Mutex::new(()),
         }
     }
@@ -121,6 +123,11 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// A wrong PIN or password.
+    pub fn login_failed(&self) {
+        self.login_failures.inc();
+    }
+
     /// The whole exposition: the live figures and `snapshot`.
     pub fn encode(&self, snapshot: Snapshot) -> String {
         let _one = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
@@ -141,6 +148,11 @@ impl Metrics {
             "Camera capture latency, trigger to JPEG in hand, by photo kind",
             Unit::Seconds,
             self.capture.clone(),
+        );
+        r.register(
+            "login_failures",
+            "Logins refused for a wrong PIN or password",
+            self.login_failures.clone(),
         );
         r.register_collector(Box::new(SnapshotCollector(snapshot)));
         let mut out = String::new();

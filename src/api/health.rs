@@ -456,7 +456,20 @@ impl From<Report> for HealthOut {
     summary = "Whether the box can run a show: database, disk, camera, lights, mail, privacy, and the problems",
     responses((status = 200, description = "the report", body = HealthOut)))]
 pub fn get_health(ctx: &Context, _: &Call) -> Result<Reply, ApiError> {
-    Ok(Reply::json(200, &HealthOut::from(report(ctx))))
+    let mut r = report(ctx);
+    let flooded = ctx
+        .throttle
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .flooded(std::time::Instant::now());
+    if flooded {
+        r.problems.push(
+            "Many wrong PINs from several tablets or devices in the last minute: someone may \
+             be guessing. Every login waits a minute; check who is on the venue Wi-Fi."
+                .into(),
+        );
+    }
+    Ok(Reply::json(200, &HealthOut::from(r)))
 }
 
 /// The health report, now (also what `/metrics` reads).

@@ -38,7 +38,7 @@ pub struct Session {
         (status = 201, description = "the session", body = Session),
         (status = 401, description = "wrong PIN for this role", body = super::ErrorBody),
         (status = 422, description = "a field is missing or invalid (named)", body = super::ErrorBody),
-        (status = 429, description = "too many failed logins from this address (see Retry-After)", body = super::ErrorBody,
+        (status = 429, description = "too many failed logins from this address, or from every address within a minute (see Retry-After)", body = super::ErrorBody,
             headers(("Retry-After" = u64, description = "seconds to wait"))),
     ))]
 pub fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
@@ -63,7 +63,13 @@ pub fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
             return Err(ApiError::throttled(wait.as_secs().max(1)));
         }
         if !access::check_secret(&ctx.config.auth, role, &pin) {
+            let was_flooded = t.flooded(now_i);
             let locked = t.failed(call.remote, now_i);
+            ctx.studio.metrics().login_failed();
+            if !was_flooded && t.flooded(now_i) {
+                log::error!(budget = access::GLOBAL_FAILURES_PER_MINUTE as u64;
+                    "many failed logins from several addresses within a minute: every login now waits (someone may be guessing PINs)");
+            }
             log::warn!(role = role.as_str(), client = call.remote.to_string().as_str(); "failed login");
             if let Some(lock) = locked {
                 log::warn!(client = call.remote.to_string().as_str(), lockout_s = lock.as_secs();

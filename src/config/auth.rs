@@ -63,8 +63,9 @@ impl Default for RawAuth {
 }
 
 /// Shortest accepted secrets: a PIN a host can type, a password and a machine token
-/// that resist guessing within the lockout.
-const MIN_PIN_CHARS: usize = 4;
+/// that resist guessing within the lockout. At the global failure budget
+/// (`access::GLOBAL_FAILURES_PER_MINUTE`) a 6-digit PIN takes weeks on average.
+const MIN_PIN_CHARS: usize = 6;
 const MIN_PASSWORD_CHARS: usize = 8;
 const MIN_TOKEN_CHARS: usize = 16;
 
@@ -96,6 +97,11 @@ pub(super) fn auth(r: RawAuth, base: &Path) -> Result<AuthConfig, ConfigError> {
     ] {
         if s.0.chars().count() < min {
             return Err(bad(key, format!("must be at least {min} characters")));
+        }
+    }
+    for (key, pin) in [("auth.host_pin", &host_pin), ("auth.kiosk_pin", &kiosk_pin)] {
+        if !pin.0.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad(key, "must be digits only (tablets show a number pad)"));
         }
     }
     if host_pin == kiosk_pin {
@@ -138,11 +144,11 @@ mod tests {
         assert!(a.show_control_token.is_none());
         let cases = [
             (
-                MINIMAL.replace("host_pin = \"1234\"\n", ""),
+                MINIMAL.replace("host_pin = \"123456\"\n", ""),
                 "auth.host_pin",
             ),
             (
-                MINIMAL.replace("kiosk_pin = \"5678\"\n", ""),
+                MINIMAL.replace("kiosk_pin = \"567890\"\n", ""),
                 "auth.kiosk_pin",
             ),
             (
@@ -154,7 +160,7 @@ mod tests {
                 "auth.technician_password",
             ),
             (
-                MINIMAL.replace("kiosk_pin = \"5678\"", "kiosk_pin = \"567\""),
+                MINIMAL.replace("kiosk_pin = \"567890\"", "kiosk_pin = \"567\""),
                 "auth.kiosk_pin",
             ),
             (

@@ -268,8 +268,8 @@ backend = "simulated"
 transport = "file"
 from = "COSMOS <cosmos@example.com>"
 [auth]
-host_pin = "1234"
-kiosk_pin = "5678"
+host_pin = "123456"
+kiosk_pin = "567890"
 technician_password = "long-enough"
 "#;
 
@@ -397,11 +397,11 @@ mod tests {
                 "lights.pins",
             ),
             (
-                MINIMAL.replace("kiosk_pin = \"5678\"", "kiosk_pin = \"1234\""),
+                MINIMAL.replace("kiosk_pin = \"567890\"", "kiosk_pin = \"123456\""),
                 "auth.kiosk_pin",
             ),
             (
-                MINIMAL.replace("host_pin = \"1234\"", "host_pin = \"12\""),
+                MINIMAL.replace("host_pin = \"123456\"", "host_pin = \"12\""),
                 "auth.host_pin",
             ),
             (
@@ -436,26 +436,26 @@ mod tests {
     #[test]
     fn secrets_come_from_files_and_are_not_debug_printed() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pin"), "9876\n").unwrap();
-        let text = MINIMAL.replace("host_pin = \"1234\"", "host_pin_file = \"pin\"");
+        std::fs::write(dir.path().join("pin"), "987654\n").unwrap();
+        let text = MINIMAL.replace("host_pin = \"123456\"", "host_pin_file = \"pin\"");
         let c = Config::from_toml_str(&text, dir.path()).unwrap();
-        assert_eq!(c.auth.host_pin.expose(), "9876");
-        assert!(!format!("{c:?}").contains("9876"));
+        assert_eq!(c.auth.host_pin.expose(), "987654");
+        assert!(!format!("{c:?}").contains("987654"));
         let both = MINIMAL.replace(
-            "host_pin = \"1234\"",
-            "host_pin = \"1234\"\nhost_pin_file = \"pin\"",
+            "host_pin = \"123456\"",
+            "host_pin = \"123456\"\nhost_pin_file = \"pin\"",
         );
         assert_eq!(
             Config::from_toml_str(&both, dir.path()).unwrap_err().key,
             "auth.host_pin"
         );
-        let missing = MINIMAL.replace("host_pin = \"1234\"", "host_pin_file = \"nope\"");
+        let missing = MINIMAL.replace("host_pin = \"123456\"", "host_pin_file = \"nope\"");
         assert_eq!(
             Config::from_toml_str(&missing, dir.path()).unwrap_err().key,
             "auth.host_pin_file"
         );
         std::fs::write(dir.path().join("empty"), "\n").unwrap();
-        let empty = MINIMAL.replace("host_pin = \"1234\"", "host_pin_file = \"empty\"");
+        let empty = MINIMAL.replace("host_pin = \"123456\"", "host_pin_file = \"empty\"");
         assert_eq!(
             Config::from_toml_str(&empty, dir.path()).unwrap_err().key,
             "auth.host_pin_file"

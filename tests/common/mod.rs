@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 pub use config::TestConfig;
 
-pub const HOST_PIN: &str = "1111";
-pub const KIOSK_PIN: &str = "2222";
+pub const HOST_PIN: &str = "111111";
+pub const KIOSK_PIN: &str = "222222";
 pub const TECH_PASSWORD: &str = "technician-pass";
 pub const SHOW_CONTROL_TOKEN: &str = "show-control-token-0123456789";
 

@@ -290,3 +290,47 @@ fn kept_alive_requests_and_pipelining_work_through_the_door() {
         1
     );
 }
+
+/// One login attempt from `source` (a loopback address of its own); the status and head.
+fn login_from(source: &str, d: &Daemon, pin: &str) -> (u16, String) {
+    let mut s = connect_from(source, d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = format!(r#"{{"role":"host","pin":"{pin}"}}"#);
+    write!(s, "POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    (status_of(&text), text)
+}
+
+#[test]
+fn wrong_pins_from_many_addresses_spend_a_global_budget_and_health_says_so() {
+    let d = Daemon::start();
+    // One wrong PIN each from 30 addresses: none is locked out by itself.
+    for i in 0..cosmosd::access::GLOBAL_FAILURES_PER_MINUTE {
+        let (status, text) = login_from(
+            &format!("127.0.{}.{}", 1 + i / 200, 1 + i % 200),
+            &d,
+            "000000",
+        );
+        assert_eq!(status, 401, "{text}");
+    }
+    // Then every address waits, even with the right PIN.
+    let (status, text) = login_from("127.0.9.9", &d, common::HOST_PIN);
+    assert_eq!(status, 429, "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
+    let h = d.req("GET", "/api/health", None, None).body;
+    assert!(
+        h["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("guessing")),
+        "{h}"
+    );
+    let text = {
+        let agent = common::agent();
+        let mut r = agent.get(&d.url("/metrics")).call().unwrap();
+        r.body_mut().read_to_string().unwrap()
+    };
+    assert!(text.contains("cosmosd_login_failures_total 30"), "{text}");
+}
