@@ -120,21 +120,7 @@ mod tests {
     use crate::camera::bodies::BodyFacts;
 
     fn state() -> CameraState {
-        CameraState {
-            backend: "simulated",
-            connected: false,
-            busy: false,
-            info: None,
-            settings_errors: Vec::new(),
-            drift: Vec::new(),
-            since: Utc::now(),
-            last_error: None,
-            captures: 0,
-            failures: 0,
-            recovering: None,
-            recoveries: Default::default(),
-            ladder_exhausted: false,
-        }
+        CameraState::before_connect("simulated")
     }
 
     fn on(port: &str) -> CameraState {

@@ -73,43 +73,6 @@ pub fn get_liveview(ctx: &Context, _call: &Call) -> Result<Reply, ApiError> {
     Ok(Reply::liveview(Start { viewer, first }))
 }
 
-/// The route, as the route table names it.
-const ROUTE: &str = "/api/camera/liveview";
-
-/// Whether this answer is the last on its connection: the door forwards a live-view or
-/// event-stream request with `Connection: close` (its answer, a stream or a refusal, ends
-/// the connection), and tiny_http never says so in an answer.
-pub fn closes(rq: &tiny_http::Request, route: &str) -> bool {
-    (route == ROUTE || route == "/api/events")
-        && rq
-            .headers()
-            .iter()
-            .any(|h| h.field.equiv("Connection") && h.value.as_str().eq_ignore_ascii_case("close"))
-}
-
-/// Writes a whole answer with `Connection: close`, so a client keeping connections alive
-/// does not send its next request into one that is closing.
-pub fn respond_closing(
-    rq: tiny_http::Request,
-    status: u16,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    let reason = tiny_http::StatusCode(status).default_reason_phrase();
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut w = rq.into_writer();
-    w.write_all(head.as_bytes())?;
-    w.write_all(body)?;
-    w.flush()
-}
-
 /// Hands the connection to a live-view thread.
 pub fn start(rq: tiny_http::Request, start: Start) {
     let spawned = std::thread::Builder::new()

@@ -217,9 +217,9 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
         ("X-Content-Type-Options", "nosniff".to_string()),
     ];
     headers.extend(reply.headers);
-    // A live-view refusal ends its connection: it says so (see `liveview::respond_closing`).
-    let sent = if liveview::closes(&rq, route_name) {
-        liveview::respond_closing(rq, status, &headers, &reply.body)
+    // A refusal on a live-view or event-stream route ends its connection: it says so.
+    let sent = if closes(&rq, route_name) {
+        respond_closing(rq, status, &headers, &reply.body)
     } else {
         let mut resp = tiny_http::Response::from_data(reply.body).with_status_code(status);
         for (k, v) in headers {
@@ -244,6 +244,40 @@ fn handle(ctx: &Context, mut rq: tiny_http::Request) {
     if let Err(e) = sent {
         log::debug!(route = route_name; "client went away before the answer was sent: {e}");
     }
+}
+
+/// Whether this answer is the last on its connection: the door forwards a live-view or
+/// event-stream request with `Connection: close` (its answer, a stream or a refusal, ends
+/// the connection), and tiny_http never says so in an answer.
+fn closes(rq: &tiny_http::Request, route: &str) -> bool {
+    door::LAST_ON_CONNECTION.contains(&route)
+        && rq
+            .headers()
+            .iter()
+            .any(|h| h.field.equiv("Connection") && h.value.as_str().eq_ignore_ascii_case("close"))
+}
+
+/// Writes a whole answer with `Connection: close`, so a client keeping connections alive
+/// does not send its next request into one that is closing.
+pub(super) fn respond_closing(
+    rq: tiny_http::Request,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let reason = tiny_http::StatusCode(status).default_reason_phrase();
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut w = rq.into_writer();
+    w.write_all(head.as_bytes())?;
+    w.write_all(body)?;
+    w.flush()
 }
 
 fn process(

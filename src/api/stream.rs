@@ -300,7 +300,7 @@ pub fn start(
             ("Retry-After", "5".to_string()),
         ];
         // The door made this the connection's last request: the answer says so.
-        let _ = super::liveview::respond_closing(rq, status, &headers, body.as_bytes());
+        let _ = super::respond_closing(rq, status, &headers, body.as_bytes());
         return;
     }
     let events = ctx.events.clone();

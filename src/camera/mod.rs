@@ -175,6 +175,27 @@ pub struct CameraState {
     pub ladder_exhausted: bool,
 }
 
+impl CameraState {
+    /// Nothing known yet: not connected, nothing counted.
+    pub fn before_connect(backend: &'static str) -> CameraState {
+        CameraState {
+            backend,
+            connected: false,
+            busy: false,
+            info: None,
+            since: Utc::now(),
+            last_error: None,
+            captures: 0,
+            failures: 0,
+            recovering: None,
+            recoveries: Recoveries::default(),
+            ladder_exhausted: false,
+            settings_errors: Vec::new(),
+            drift: Vec::new(),
+        }
+    }
+}
+
 enum Request {
     Capture(oneshot::Sender<Result<Shot, CameraError>>),
     /// One live-view frame for the viewer that opened under `epoch` (see [`liveview`]).
@@ -320,21 +341,7 @@ pub fn spawn_with(
 ) -> (CameraHandle, tokio::task::JoinHandle<()>) {
     let Extras { power, profile } = extras;
     let (tx, rx) = mpsc::channel(8);
-    let (state_tx, state_rx) = watch::channel(CameraState {
-        backend: device.backend(),
-        connected: false,
-        busy: false,
-        info: None,
-        since: Utc::now(),
-        last_error: None,
-        captures: 0,
-        failures: 0,
-        recovering: None,
-        recoveries: Recoveries::default(),
-        ladder_exhausted: false,
-        settings_errors: Vec::new(),
-        drift: Vec::new(),
-    });
+    let (state_tx, state_rx) = watch::channel(CameraState::before_connect(device.backend()));
     let shared = std::sync::Arc::new(liveview::Shared::default());
     let owner = Owner {
         liveview: shared.clone(),

@@ -62,6 +62,10 @@ const EVENTS_PATH: &str = "/api/events";
 /// and the client would see the end only at the door's idle deadline.)
 const LIVEVIEW_PATH: &str = "/api/camera/liveview";
 
+/// The paths whose request is the last on its connection (both answers take it and end
+/// with it); `api` says `Connection: close` in their answers.
+pub const LAST_ON_CONNECTION: [&str; 2] = [EVENTS_PATH, LIVEVIEW_PATH];
+
 fn is_path(head: &Head, path: &str) -> bool {
     head.method == "GET"
         && (head.path == path
@@ -333,7 +337,7 @@ impl Connection {
                 Ok((mut head, body)) => {
                     streaming = is_path(&head, EVENTS_PATH);
                     // Both answers take the connection and end with it.
-                    last = streaming || is_path(&head, LIVEVIEW_PATH);
+                    last = LAST_ON_CONNECTION.iter().any(|p| is_path(&head, p));
                     if last {
                         head.make_last();
                     }
