@@ -21,9 +21,6 @@ use crate::outbox::Outbox;
 use crate::store::Store;
 use crate::studio::Studio;
 
-/// How often the health watcher looks (it logs only changes).
-const HEALTH_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// The hardware, chosen by config in production and handed in by tests (which keep the
 /// simulated devices' remote controls to script faults).
 pub struct Devices {
@@ -69,6 +66,26 @@ pub async fn run(
     .await
     .context("the store opener panicked")??;
     let store = Arc::new(store);
+    // A marker left by the previous run means it never stopped cleanly (a crash, a kill,
+    // the watchdog): the technician hears of it (`oncall`).
+    let started_at = chrono::Utc::now();
+    let unclean_restart = match crate::oncall::mark_running(&config.storage.data_dir, started_at)
+    {
+        Ok(Some(previous)) => {
+            log::warn!(previous_start = previous.as_str(); "the previous run did not stop cleanly");
+            Some(started_at)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            log::error!("writing the run marker failed: {e}");
+            None
+        }
+    };
+    let oncall = Arc::new(crate::oncall::Oncall::new(
+        config.clone(),
+        store.clone(),
+        unclean_restart,
+    ));
 
     let stop = CancellationToken::new();
     let events = Arc::new(Events::new());
@@ -179,24 +196,28 @@ pub async fn run(
         started: Instant::now(),
         retention,
     });
-    // Health in the journal: one line whenever what needs the technician changes.
+    // Health in the journal: one line whenever what needs the technician changes; and
+    // the technician's alerts, decided from the same report.
     let health_task = {
         let ctx = ctx.clone();
         let stop = stop.clone();
+        let every = config.alerts.check_every;
         tokio::spawn(async move {
             let mut last: Option<Vec<String>> = None;
             loop {
                 let c = ctx.clone();
+                let oncall = oncall.clone();
                 let now = tokio::task::spawn_blocking(move || {
-                    crate::health::report(
+                    let r = crate::health::report(
                         &c.config,
                         &c.store,
                         &c.studio,
                         &c.outbox,
                         &c.retention,
                         c.started,
-                    )
-                    .problems
+                    );
+                    oncall.round(&r, chrono::Utc::now());
+                    r.problems
                 })
                 .await;
                 if let Ok(now) = now
@@ -211,7 +232,7 @@ pub async fn run(
                 }
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(HEALTH_LOG_EVERY) => {}
+                    _ = tokio::time::sleep(every) => {}
                 }
             }
         })
@@ -240,6 +261,7 @@ pub async fn run(
     let _ = lights_task.await;
     let _ = purge_task.await;
     let _ = health_task.await;
+    crate::oncall::mark_stopped(&config.storage.data_dir);
     log::info!("stopped");
     Ok(())
 }

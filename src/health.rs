@@ -123,8 +123,20 @@ pub struct Report {
     /// The board's temperature and throttling, where it tells (a Raspberry Pi).
     pub board: crate::pi::Board,
     pub backup: Backup,
+    /// The technician's alerts (`crate::oncall`).
+    pub technician: Technician,
     /// What needs someone, one plain sentence each; empty when all is well.
     pub problems: Vec<String>,
+}
+
+/// The technician's alerts: whom they reach, the conditions on, the notices waiting.
+#[derive(Debug, Clone, Default)]
+pub struct Technician {
+    /// `[alerts]` names an address or a webhook.
+    pub enabled: bool,
+    pub conditions: Vec<crate::store::OpenCondition>,
+    /// Technician messages not yet delivered (mail and webhook).
+    pub queued: u64,
 }
 
 pub fn report(
@@ -206,6 +218,14 @@ pub fn report(
         },
         board: crate::pi::read(std::path::Path::new("/")),
         backup: backup_of(config, started),
+        technician: Technician {
+            enabled: config.alerts.enabled(),
+            conditions: store
+                .technician_conditions()
+                .inspect_err(|e| log::error!("health: reading the technician alerts failed: {e}"))
+                .unwrap_or_default(),
+            queued: store.technician_queued().map(|q| q.0).unwrap_or_default(),
+        },
         problems: Vec::new(),
     };
     r.status =
@@ -346,6 +366,7 @@ mod tests {
             },
             board: crate::pi::Board::default(),
             backup: Backup::default(),
+            technician: Technician::default(),
             problems: Vec::new(),
         }
     }

@@ -9,6 +9,7 @@
 //! - [`photos`]: photo files (atomic writes) and their derivatives.
 //! - [`alerts`]: the host's alerts, raised and cleared where a condition is found, persisted.
 //! - [`health`]: the health report.
+//! - [`oncall`]: the technician's alerts: conditions, alert mail and webhook calls.
 //! - [`retention`]: the daily purge of guest data past `privacy.retention_days`.
 //! - [`backup`]: `cosmosd backup` / `restore` (online SQLite backup + photos + manifest).
 //! - [`camera`]: the camera trait-like device, its backends and its owner task.
@@ -35,6 +36,7 @@ pub mod health;
 pub mod lights;
 pub mod logging;
 pub mod metrics;
+pub mod oncall;
 pub mod outbox;
 pub mod photos;
 pub mod pi;

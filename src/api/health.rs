@@ -158,6 +158,30 @@ pub struct BackupOut {
     pub last_error: Option<String>,
 }
 
+/// A technician condition that is on (see `[alerts]`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConditionOut {
+    /// `camera_lost`, `disk_low`, `mail_failed`, `uplink_down`, `backup_stale`,
+    /// `backup_failed`, `purge_failed`, `unclean_restart`, `undervoltage`, `too_hot`.
+    pub condition: String,
+    #[serde(serialize_with = "wire::precise")]
+    pub since: DateTime<Utc>,
+    /// A plain sentence (no guest data).
+    pub detail: String,
+    /// Reminders sent so far.
+    pub reminders: u32,
+}
+
+/// The technician's alerts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TechnicianOut {
+    /// `[alerts]` names an address or a webhook.
+    pub enabled: bool,
+    pub conditions: Vec<ConditionOut>,
+    /// Alert mail and webhook calls not yet delivered.
+    pub queued: u64,
+}
+
 /// The board's own health, where it tells (a Raspberry Pi); null fields elsewhere.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BoardOut {
@@ -290,6 +314,8 @@ pub struct HealthOut {
     /// Temperature and throttling, where the board reports them.
     pub board: BoardOut,
     pub backup: BackupOut,
+    /// The technician's alerts: the conditions on now.
+    pub technician: TechnicianOut,
     /// What needs someone, one plain sentence each; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -446,6 +472,21 @@ impl From<Report> for HealthOut {
                 destination: r.backup.destination,
                 last_ok_at: r.backup.status.last_ok_at,
                 last_error: r.backup.status.last_error,
+            },
+            technician: TechnicianOut {
+                enabled: r.technician.enabled,
+                conditions: r
+                    .technician
+                    .conditions
+                    .into_iter()
+                    .map(|c| ConditionOut {
+                        condition: c.condition,
+                        since: c.started_at,
+                        detail: c.detail,
+                        reminders: c.reminders,
+                    })
+                    .collect(),
+                queued: r.technician.queued,
             },
             problems: r.problems,
         }

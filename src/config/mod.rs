@@ -12,6 +12,7 @@
 //! key that was given. Only keys that are *absent* take the documented defaults.
 //! This module depends on the domain (`show` owns the essence list), never the reverse.
 
+pub mod alerts;
 pub mod auth;
 pub mod backup;
 pub mod devices;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+pub use alerts::AlertsConfig;
 pub use auth::AuthConfig;
 pub use backup::{BackupConfig, Destination};
 pub use devices::{
@@ -50,6 +52,7 @@ pub struct Config {
     pub questionnaire: QuestionnaireConfig,
     pub privacy: PrivacyConfig,
     pub backup: BackupConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// A secret value; never printed by `Debug`.
@@ -105,6 +108,8 @@ struct Raw {
     privacy: server::RawPrivacy,
     #[serde(default)]
     backup: backup::RawBackup,
+    #[serde(default)]
+    alerts: alerts::RawAlerts,
 }
 
 impl Config {
@@ -154,6 +159,7 @@ fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
         questionnaire: venue::questionnaire(raw.questionnaire)?,
         privacy: server::privacy(raw.privacy)?,
         backup: backup::backup(raw.backup, base)?,
+        alerts: alerts::alerts(raw.alerts)?,
     })
 }
 

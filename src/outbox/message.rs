@@ -92,3 +92,26 @@ impl lettre::message::header::Header for AutoSubmitted {
         lettre::message::header::HeaderValue::new(Self::name(), "auto-generated".to_string())
     }
 }
+
+/// Builds a technician alert (plain text, no attachments) from its row.
+pub fn build_technician(
+    mail: &crate::store::TechMail,
+    from: &Mailbox,
+) -> Result<(Envelope, Vec<u8>), BuildError> {
+    let to: Mailbox = mail
+        .recipient
+        .parse::<lettre::Address>()
+        .map(|a| Mailbox::new(None, a))
+        .map_err(|e| BuildError::Address(e.to_string()))?;
+    let msg = lettre::Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(mail.subject.clone())
+        .message_id(Some(mail.message_id.clone()))
+        .date(mail.created_at.into())
+        .header(AutoSubmitted)
+        .header(ContentType::TEXT_PLAIN)
+        .body(mail.text.clone())
+        .map_err(|e| BuildError::Mime(e.to_string()))?;
+    Ok((msg.envelope().clone(), msg.formatted()))
+}

@@ -26,7 +26,7 @@ use super::{IDLE_WAIT, Shared, Signal, UplinkState, mask_addresses};
 use crate::config::{MailTls, MailTransport, SmtpConfig};
 use crate::photos::{self, Variant};
 use crate::show::{AlertKind, MailStatus};
-use crate::store::Mail;
+use crate::store::{Channel, Mail, TechMail};
 
 /// The wait before attempt `n + 1` after `n` failures: `initial · 2^(n-1)` capped at
 /// `max`, with "equal jitter" (half fixed, half random) so a venue's messages, and
@@ -90,7 +90,11 @@ pub(super) fn run(sh: &Shared) {
             wait(sh, t.saturating_duration_since(Instant::now()));
             continue;
         }
-        let due = match sh.store.due_mails(now, cfg.batch_size) {
+        let due = sh
+            .store
+            .due_technician(Channel::Email, now, cfg.batch_size)
+            .and_then(|t| Ok((t, sh.store.due_mails(now, cfg.batch_size)?)));
+        let (tech, due) = match due {
             Ok(d) => d,
             Err(e) => {
                 log::error!("outbox: reading the queue failed: {e}");
@@ -98,15 +102,22 @@ pub(super) fn run(sh: &Shared) {
                 continue;
             }
         };
-        if due.is_empty() {
-            let sleep = match sh.store.next_mail_due() {
-                Ok(Some(t)) => (t - Utc::now()).to_std().unwrap_or_default().min(IDLE_WAIT),
-                _ => IDLE_WAIT,
+        if due.is_empty() && tech.is_empty() {
+            let next = [
+                sh.store.next_mail_due(),
+                sh.store.next_technician_due(Channel::Email),
+            ]
+            .into_iter()
+            .filter_map(|t| t.ok().flatten())
+            .min();
+            let sleep = match next {
+                Some(t) => (t - Utc::now()).to_std().unwrap_or_default().min(IDLE_WAIT),
+                None => IDLE_WAIT,
             };
             wait(sh, sleep);
             continue;
         }
-        match deliver(sh, &due) {
+        match deliver(sh, &tech, &due) {
             Ok(()) => {
                 uplink_failures = 0;
                 uplink_retry = None;
@@ -123,7 +134,7 @@ pub(super) fn run(sh: &Shared) {
                 uplink_retry = Some(Instant::now() + delay);
                 let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 log::warn!(
-                    result = "uplink_down", queued = due.len(), failures = uplink_failures,
+                    result = "uplink_down", queued = due.len() + tech.len(), failures = uplink_failures,
                     next_try = next.to_rfc3339().as_str();
                     "mail relay unreachable, next try in {} s: {reason}", delay.as_secs()
                 );
@@ -191,10 +202,26 @@ fn build(sh: &Shared, m: &Mail) -> Result<(Envelope, Vec<u8>), message::BuildErr
     message::build(m, &sh.config.mail.from, sh.templates.logo(), &parts)
 }
 
-/// Delivers a batch. `Err` = the relay could not be reached at all (nothing charged).
-fn deliver(sh: &Shared, due: &[Mail]) -> Result<(), String> {
+/// Delivers a batch: the technician's alerts first (few and short), then the guests'
+/// messages. `Err` = the relay could not be reached at all (nothing charged).
+fn deliver(sh: &Shared, tech: &[TechMail], due: &[Mail]) -> Result<(), String> {
     match &sh.config.mail.transport {
         MailTransport::File => {
+            for m in tech {
+                let outcome = match message::build_technician(m, &sh.config.mail.from) {
+                    Ok((_, bytes)) => {
+                        let dir = sh.config.storage.data_dir.join("mail").join("technician");
+                        match std::fs::create_dir_all(&dir).and_then(|_| {
+                            photos::write_atomic(&dir.join(format!("{}.eml", m.id)), &bytes)
+                        }) {
+                            Ok(()) => Outcome::Sent,
+                            Err(e) => Outcome::Deferred(format!("writing the .eml file: {e}")),
+                        }
+                    }
+                    Err(e) => Outcome::Failed(e.to_string()),
+                };
+                record_technician(sh, m, outcome);
+            }
             for m in due {
                 let outcome = match build(sh, m) {
                     Ok((_, bytes)) => {
@@ -215,6 +242,32 @@ fn deliver(sh: &Shared, due: &[Mail]) -> Result<(), String> {
         MailTransport::Smtp(smtp) => {
             let mut conn = connect(smtp).map_err(|e| mask_addresses(&e))?;
             set_uplink(sh, UplinkState::Up, None, None);
+            for m in tech {
+                if stopping(sh) {
+                    break;
+                }
+                let (envelope, bytes) = match message::build_technician(m, &sh.config.mail.from)
+                {
+                    Ok(b) => b,
+                    Err(e) => {
+                        record_technician(sh, m, Outcome::Failed(e.to_string()));
+                        continue;
+                    }
+                };
+                match conn.send(&envelope, &bytes) {
+                    Ok(_) => record_technician(sh, m, Outcome::Sent),
+                    Err(e) => {
+                        let text = e.to_string();
+                        let outcome = if e.is_permanent() || e.is_client() {
+                            Outcome::Failed(text)
+                        } else {
+                            Outcome::Deferred(text)
+                        };
+                        record_technician(sh, m, outcome);
+                        return Ok(());
+                    }
+                }
+            }
             for m in due {
                 if stopping(sh) {
                     break;
@@ -292,6 +345,35 @@ fn record(sh: &Shared, m: &Mail, outcome: Outcome) {
         // The relay has the message but we could not note it: it will be sent again,
         // with the same Message-ID.
         log::error!(message = id; "recording a mail attempt failed: {e}");
+    }
+}
+
+/// Records one attempt of a technician alert (no host alert: the host's outbox does not
+/// list these; the journal and the technician's next notice do).
+fn record_technician(sh: &Shared, m: &TechMail, outcome: Outcome) {
+    let cfg = &sh.config.mail;
+    let attempt = m.attempts + 1;
+    let id = m.id.as_str();
+    let res = match outcome {
+        Outcome::Sent => {
+            log::info!(message = id, result = "sent", attempt = attempt, kind = "technician"; "technician alert mail sent");
+            sh.store.technician_sent(id, Utc::now())
+        }
+        Outcome::Deferred(err) => {
+            let delay = backoff(attempt, cfg.retry_initial, cfg.retry_max, random_unit());
+            let next = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            log::warn!(message = id, result = "deferred", attempt = attempt, kind = "technician";
+                "technician alert mail deferred: {}", mask_addresses(&err));
+            sh.store.technician_deferred(id, &err, next)
+        }
+        Outcome::Failed(err) => {
+            log::error!(message = id, result = "failed", attempt = attempt, kind = "technician";
+                "technician alert mail failed for good: {}", mask_addresses(&err));
+            sh.store.technician_failed(id, &err)
+        }
+    };
+    if let Err(e) = res {
+        log::error!(message = id; "recording a technician mail attempt failed: {e}");
     }
 }
 

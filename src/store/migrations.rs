@@ -256,6 +256,47 @@ CREATE TABLE camera_bodies (
 ) STRICT;
 CREATE INDEX camera_bodies_by_last_seen ON camera_bodies (last_seen);
 "#,
+    // 9 (issue 15): the technician's alerts. `technician_conditions` holds the conditions
+    // that are on now (a row per condition, gone when it ends); `technician_outbox` is the
+    // outbox's second kind of message: alert mail (and webhook calls) to the technical
+    // team, never a guest's, so never counted with the guests' mail nor purged with their
+    // data. Each start, reminder and end writes its messages in the transaction that
+    // changes the condition.
+    r#"
+CREATE TABLE technician_conditions (
+    condition        TEXT PRIMARY KEY,
+    started_at       INTEGER NOT NULL,
+    -- a plain sentence, never guest data
+    detail           TEXT NOT NULL,
+    last_notified_at INTEGER NOT NULL,
+    reminders        INTEGER NOT NULL DEFAULT 0 CHECK (reminders >= 0)
+) STRICT;
+CREATE TABLE technician_outbox (
+    id              TEXT PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    condition       TEXT NOT NULL,
+    event           TEXT NOT NULL CHECK (event IN ('started', 'reminder', 'ended')),
+    channel         TEXT NOT NULL CHECK (channel IN ('email', 'webhook')),
+    -- an address of [alerts] email, or the webhook URL
+    recipient       TEXT NOT NULL,
+    language        TEXT NOT NULL CHECK (language IN ('es', 'en')),
+    subject         TEXT NOT NULL,
+    body_text       TEXT NOT NULL,
+    -- the condition's plain detail (the webhook's `detail`)
+    detail          TEXT NOT NULL,
+    -- the condition's start (the webhook's `since`)
+    since           INTEGER NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    sent_at         INTEGER
+) STRICT;
+CREATE INDEX technician_outbox_due ON technician_outbox (channel, status, next_attempt_at);
+CREATE INDEX technician_outbox_by_time ON technician_outbox (created_at);
+"#,
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction; refuses

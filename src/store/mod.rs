@@ -15,7 +15,7 @@
 //! Callers must not hold a `Store` call across an `.await`: it blocks on SQLite.
 //!
 //! One file per table family: [`guests`], [`shows`], [`photos`], [`sessions`], [`alerts`],
-//! [`outbox`], [`cameras`] (the camera bodies and their counters), [`registrations`] (the kiosk's idempotency keys), [`retention`] (the purge), [`backup`] (the online snapshot and the checks
+//! [`outbox`], [`cameras`] (the camera bodies and their counters), [`technician`] (the technician's conditions and alert mail), [`registrations`] (the kiosk's idempotency keys), [`retention`] (the purge), [`backup`] (the online snapshot and the checks
 //! of a copy), [`migrations`] (the schema).
 
 mod alerts;
@@ -31,6 +31,7 @@ mod retention;
 mod sessions;
 mod shows;
 mod stats;
+mod technician;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -59,6 +60,7 @@ pub use retention::Purged;
 pub use sessions::Session;
 pub use shows::{Show, ShowDraft, ShowGuest, ShowPatch, TimelineEntry};
 pub use stats::{Counts, Stats};
+pub use technician::{Channel, Notice, OpenCondition, TechDraft, TechMail};
 
 /// The database file's name inside `storage.data_dir` (the daemon opens it; backup and
 /// restore copy it).

@@ -69,7 +69,8 @@ fn only_the_store_knows_sql() {
 
 #[test]
 fn only_the_api_knows_json() {
-    let bad = offenders(&["api/"], &["serde_json", "json!"]);
+    // The technician webhook's body is the one other JSON the box sends.
+    let bad = offenders(&["api/", "oncall/webhook.rs"], &["serde_json", "json!"]);
     assert!(bad.is_empty(), "JSON built outside src/api/: {bad:?}");
 }
 
