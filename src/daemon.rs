@@ -69,8 +69,7 @@ pub async fn run(
     // A marker left by the previous run means it never stopped cleanly (a crash, a kill,
     // the watchdog): the technician hears of it (`oncall`).
     let started_at = chrono::Utc::now();
-    let unclean_restart = match crate::oncall::mark_running(&config.storage.data_dir, started_at)
-    {
+    let unclean_restart = match crate::oncall::mark_running(&config.storage.data_dir, started_at) {
         Ok(Some(previous)) => {
             log::warn!(previous_start = previous.as_str(); "the previous run did not stop cleanly");
             Some(started_at)
@@ -216,7 +215,9 @@ pub async fn run(
                         &c.retention,
                         c.started,
                     );
-                    oncall.round(&r, chrono::Utc::now());
+                    if oncall.round(&r, chrono::Utc::now()) {
+                        c.outbox.wake();
+                    }
                     r.problems
                 })
                 .await;

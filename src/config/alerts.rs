@@ -94,10 +94,7 @@ pub(super) fn alerts(r: RawAlerts) -> Result<AlertsConfig, ConfigError> {
         None => None,
         Some(w) if w.starts_with("http://") || w.starts_with("https://") => Some(w),
         Some(_) => {
-            return Err(bad(
-                "alerts.webhook",
-                "must be an http:// or https:// URL",
-            ));
+            return Err(bad("alerts.webhook", "must be an http:// or https:// URL"));
         }
     };
     let box_name = match r.box_name.map(|n| n.trim().to_string()) {
@@ -176,7 +173,10 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         for (text, key) in [
-            ("email = [\"tech@example.com\", \"nope\"]", "alerts.email[1]"),
+            (
+                "email = [\"tech@example.com\", \"nope\"]",
+                "alerts.email[1]",
+            ),
             ("webhook = \"ftp://x\"", "alerts.webhook"),
             ("repeat_hours = 0", "alerts.repeat_hours"),
             ("repeat_hours = -1", "alerts.repeat_hours"),

@@ -174,7 +174,11 @@ pub fn evaluate(cfg: &crate::config::AlertsConfig, f: &Facts<'_>) -> Vec<(Condit
         let since = r.backup.status.last_attempt_at.unwrap_or(f.now);
         push(Condition::BackupFailed, since, e.clone());
     }
-    if let Some(LastRun { at, outcome: Err(e) }) = &r.privacy.last_purge {
+    if let Some(LastRun {
+        at,
+        outcome: Err(e),
+    }) = &r.privacy.last_purge
+    {
         push(Condition::PurgeFailed, *at, e.clone());
     }
     if let Some(t) = f.unclean_restart
@@ -223,11 +227,7 @@ impl Oncall {
         store: Arc<Store>,
         unclean_restart: Option<DateTime<Utc>>,
     ) -> Oncall {
-        let box_name = config
-            .alerts
-            .box_name
-            .clone()
-            .unwrap_or_else(hostname);
+        let box_name = config.alerts.box_name.clone().unwrap_or_else(hostname);
         let domain = config.mail.from.email.domain().to_string();
         Oncall {
             config,
@@ -240,14 +240,15 @@ impl Oncall {
     }
 
     /// One round: decides the conditions from `report`, records starts, reminders and
-    /// ends with their messages, then calls the webhook for what is due. Blocks (store,
-    /// webhook): run off the async workers.
-    pub fn round(&self, report: &Report, now: DateTime<Utc>) {
+    /// ends with their messages, then calls the webhook for what is due. Returns whether
+    /// alert mail was queued (the sender is to be woken). Blocks (store, webhook): run
+    /// off the async workers.
+    pub fn round(&self, report: &Report, now: DateTime<Utc>) -> bool {
         let facts = match self.facts(report, now) {
             Ok(f) => f,
             Err(e) => {
                 log::error!("alerts: reading the store failed: {e}");
-                return;
+                return false;
             }
         };
         let on = evaluate(&self.config.alerts, &facts);
@@ -255,40 +256,48 @@ impl Oncall {
             Ok(o) => o,
             Err(e) => {
                 log::error!("alerts: reading the open conditions failed: {e}");
-                return;
+                return false;
             }
         };
         let repeat = chrono::Duration::from_std(self.config.alerts.repeat).unwrap_or_default();
+        let mut queued = false;
         for (c, state) in &on {
-            match open.iter().find(|o| o.condition == c.as_str()) {
+            queued |= match open.iter().find(|o| o.condition == c.as_str()) {
                 None => self.notice(*c, Notice::Started, state.since, &state.detail, now),
                 Some(o) if now - o.last_notified_at >= repeat => {
                     self.notice(*c, Notice::Reminder, o.started_at, &state.detail, now)
                 }
-                Some(_) => {}
-            }
+                Some(_) => false,
+            };
         }
         for o in &open {
             let still = on.iter().any(|(c, _)| c.as_str() == o.condition);
             if !still {
-                self.notice_open(o, now);
+                queued |= self.notice_open(o, now);
             }
         }
         if let Err(e) = self.store.tidy_technician(now, KEEP) {
             log::error!("alerts: tidying the technician outbox failed: {e}");
         }
-        webhook::drain(&self.store, &self.http, &self.box_name, now);
+        let m = &self.config.mail;
+        webhook::drain(
+            &self.store,
+            &self.http,
+            &self.box_name,
+            now,
+            (m.retry_initial, m.retry_max),
+        );
+        queued && !self.config.alerts.email.is_empty()
     }
 
-    fn facts<'a>(
-        &self,
-        report: &'a Report,
-        now: DateTime<Utc>,
-    ) -> crate::store::Result<Facts<'a>> {
+    fn facts<'a>(&self, report: &'a Report, now: DateTime<Utc>) -> crate::store::Result<Facts<'a>> {
         // "Today" is the next 12 hours (a venue's evening, whatever the clock's zone).
         let show_today = self
             .store
-            .shows(Some(now), Some(now + chrono::Duration::hours(SHOW_HORIZON_HOURS)))?
+            .shows(
+                Some(now),
+                Some(now + chrono::Duration::hours(SHOW_HORIZON_HOURS)),
+            )?
             .iter()
             .any(|s| !matches!(s.status, ShowStatus::Completed | ShowStatus::Cancelled));
         Ok(Facts {
@@ -302,10 +311,13 @@ impl Oncall {
     }
 
     /// An open condition that is no longer on.
-    fn notice_open(&self, o: &OpenCondition, now: DateTime<Utc>) {
+    fn notice_open(&self, o: &OpenCondition, now: DateTime<Utc>) -> bool {
         match Condition::parse(&o.condition) {
             Some(c) => self.notice(c, Notice::Ended, o.started_at, &o.detail, now),
-            None => log::warn!(condition = o.condition.as_str(); "alerts: unknown open condition"),
+            None => {
+                log::warn!(condition = o.condition.as_str(); "alerts: unknown open condition");
+                false
+            }
         }
     }
 
@@ -316,7 +328,7 @@ impl Oncall {
         since: DateTime<Utc>,
         detail: &str,
         now: DateTime<Utc>,
-    ) {
+    ) -> bool {
         let a = &self.config.alerts;
         let msg = text::message(a.language, &self.box_name, c, notice, since, detail);
         let mut drafts: Vec<TechDraft> = a
@@ -350,7 +362,8 @@ impl Oncall {
             now,
             LIFETIME,
         ) {
-            Ok(true) => {
+            Ok(written) if !written => false,
+            Ok(_) => {
                 let line = format!("technician alert {}: {}", notice.as_str(), c.as_str());
                 match notice {
                     Notice::Ended => log::info!(condition = c.as_str(), notice = notice.as_str(),
@@ -358,10 +371,11 @@ impl Oncall {
                     _ => log::warn!(condition = c.as_str(), notice = notice.as_str(),
                         messages = drafts.len(), since = since.to_rfc3339().as_str(); "{line}: {detail}"),
                 }
+                true
             }
-            Ok(false) => {}
             Err(e) => {
-                log::error!(condition = c.as_str(); "alerts: recording a technician alert failed: {e}")
+                log::error!(condition = c.as_str(); "alerts: recording a technician alert failed: {e}");
+                false
             }
         }
     }

@@ -100,7 +100,10 @@ fn each_condition_starts_at_its_threshold_and_not_before() {
 
     let mut hot = well(now);
     hot.board.temperature_c = Some(80.0);
-    assert!(evaluate(&c, &at(now, &hot)).is_empty(), "at the limit is fine");
+    assert!(
+        evaluate(&c, &at(now, &hot)).is_empty(),
+        "at the limit is fine"
+    );
     hot.board.temperature_c = Some(80.5);
     hot.board.throttled = Some(crate::pi::Throttled::from_bits(0x50000));
     assert_eq!(
@@ -167,7 +170,10 @@ fn messages_say_box_condition_since_and_what_to_do_in_the_venues_language() {
         since,
         "",
     );
-    assert!(end.subject.contains("Resolved: The data disk is almost full"));
+    assert!(
+        end.subject
+            .contains("Resolved: The data disk is almost full")
+    );
     assert!(!end.text.contains("What to do"), "{}", end.text);
     for c in Condition::ALL {
         assert_eq!(Condition::parse(c.as_str()), Some(c));

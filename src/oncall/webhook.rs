@@ -85,7 +85,14 @@ fn call(client: &Client, m: &TechMail, box_name: &str) -> Outcome {
 }
 
 /// Calls the webhook for the due notices (a few per round).
-pub fn drain(store: &Store, client: &Client, box_name: &str, now: DateTime<Utc>) {
+/// Retries wait as mail does (`mail.retry_initial_seconds`, `mail.retry_max_seconds`).
+pub fn drain(
+    store: &Store,
+    client: &Client,
+    box_name: &str,
+    now: DateTime<Utc>,
+    retry: (Duration, Duration),
+) {
     let due = match store.due_technician(Channel::Webhook, now, PER_ROUND) {
         Ok(d) => d,
         Err(e) => {
@@ -101,12 +108,7 @@ pub fn drain(store: &Store, client: &Client, box_name: &str, now: DateTime<Utc>)
                 store.technician_sent(id, Utc::now())
             }
             Outcome::Deferred(e) => {
-                let wait = crate::outbox::backoff(
-                    m.attempts + 1,
-                    Duration::from_secs(30),
-                    Duration::from_secs(1800),
-                    0.5,
-                );
+                let wait = crate::outbox::backoff(m.attempts + 1, retry.0, retry.1, 0.5);
                 log::warn!(message = id, result = "deferred", channel = "webhook"; "technician webhook: {e}");
                 store.technician_deferred(
                     id,

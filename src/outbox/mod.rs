@@ -291,6 +291,11 @@ impl Outbox {
         Ok(n)
     }
 
+    /// Something new is queued (a technician alert): the sender looks now.
+    pub fn wake(&self) {
+        self.signal(|s| s.woken = true);
+    }
+
     pub fn list(&self, status: Option<MailStatus>, limit: u32) -> store::Result<Vec<Mail>> {
         self.shared.store.mails(status, limit)
     }

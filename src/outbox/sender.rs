@@ -246,8 +246,7 @@ fn deliver(sh: &Shared, tech: &[TechMail], due: &[Mail]) -> Result<(), String> {
                 if stopping(sh) {
                     break;
                 }
-                let (envelope, bytes) = match message::build_technician(m, &sh.config.mail.from)
-                {
+                let (envelope, bytes) = match message::build_technician(m, &sh.config.mail.from) {
                     Ok(b) => b,
                     Err(e) => {
                         record_technician(sh, m, Outcome::Failed(e.to_string()));

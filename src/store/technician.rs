@@ -421,7 +421,10 @@ mod tests {
         assert!(s.technician_conditions().unwrap().is_empty());
         let due = s.due_technician(Channel::Email, t0, 100).unwrap();
         assert_eq!(due.len(), 6, "two recipients × started, reminder, ended");
-        assert_eq!(s.due_technician(Channel::Webhook, t0, 100).unwrap().len(), 0);
+        assert_eq!(
+            s.due_technician(Channel::Webhook, t0, 100).unwrap().len(),
+            0
+        );
         assert_eq!(s.mail_counts().unwrap().queued, 0, "not a guest's mail");
         s.technician_sent(&due[0].id, t0).unwrap();
         assert_eq!(s.technician_queued().unwrap().0, 5);
@@ -430,6 +433,9 @@ mod tests {
             s.tidy_technician(later, Duration::from_secs(60)).unwrap(),
             5
         );
-        assert!(s.technician_mails(100).unwrap().is_empty(), "old ones tidied");
+        assert!(
+            s.technician_mails(100).unwrap().is_empty(),
+            "old ones tidied"
+        );
     }
 }

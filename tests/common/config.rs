@@ -19,6 +19,21 @@ impl TestConfig {
         }
     }
 
+    /// A configuration rendered earlier (a running daemon's), to change and restart with.
+    pub fn from_text(text: &str) -> TestConfig {
+        TestConfig {
+            table: toml::from_str(text).expect("a rendered test config parses"),
+        }
+    }
+
+    /// Technician alerts to `tech@example.com`, looked at 5 times a second, with a
+    /// reminder every `repeat_seconds`.
+    pub fn technician_alerts(&mut self, repeat_seconds: f64) -> &mut Self {
+        self.set_toml("alerts.email", "[\"tech@example.com\"]")
+            .set("alerts.check_seconds", 0.2)
+            .set("alerts.repeat_hours", repeat_seconds / 3600.0)
+    }
+
     /// Sets `section.key` (tables are made as needed).
     pub fn set(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
         let mut parts: Vec<&str> = key.split('.').collect();

@@ -118,6 +118,17 @@ impl Daemon {
         Daemon::start_in(old, text)
     }
 
+    /// [`Daemon::restart`] with the configuration changed by `edit`.
+    pub fn restart_edited(mut self, edit: impl FnOnce(&mut TestConfig)) -> Daemon {
+        self.stop_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::mem::replace(&mut self.dir, dir);
+        let mut config = TestConfig::from_text(&self.config);
+        edit(&mut config);
+        drop(self);
+        Daemon::start_in(old, config.render())
+    }
+
     /// [`Daemon::restart`], with the new simulated camera prepared before the daemon (and
     /// its first connect) starts, e.g. its body moved to another port.
     pub fn restart_with(mut self, prepare: impl FnOnce(&cosmosd::camera::SimControl)) -> Daemon {

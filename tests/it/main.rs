@@ -26,6 +26,7 @@ mod lights;
 mod liveview;
 mod mail;
 mod metrics;
+mod oncall;
 mod ops;
 mod photos;
 mod service;
