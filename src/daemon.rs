@@ -207,14 +207,7 @@ pub async fn run(
                 let c = ctx.clone();
                 let oncall = oncall.clone();
                 let now = tokio::task::spawn_blocking(move || {
-                    let r = crate::health::report(
-                        &c.config,
-                        &c.store,
-                        &c.studio,
-                        &c.outbox,
-                        &c.retention,
-                        c.started,
-                    );
+                    let r = api::health_report(&c);
                     if oncall.round(&r, chrono::Utc::now()) {
                         c.outbox.wake();
                     }

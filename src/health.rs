@@ -125,6 +125,8 @@ pub struct Report {
     pub backup: Backup,
     /// The technician's alerts (`crate::oncall`).
     pub technician: Technician,
+    /// Wrong PINs from many addresses spent the global budget (the API's throttle knows).
+    pub login_flood: bool,
     /// What needs someone, one plain sentence each; empty when all is well.
     pub problems: Vec<String>,
 }
@@ -226,6 +228,7 @@ pub fn report(
                 .unwrap_or_default(),
             queued: store.technician_queued().map(|q| q.0).unwrap_or_default(),
         },
+        login_flood: false,
         problems: Vec::new(),
     };
     r.status =
@@ -367,6 +370,7 @@ mod tests {
             board: crate::pi::Board::default(),
             backup: Backup::default(),
             technician: Technician::default(),
+            login_flood: false,
             problems: Vec::new(),
         }
     }

@@ -516,6 +516,7 @@ pub fn report(ctx: &Context) -> health::Report {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .flooded(std::time::Instant::now());
+    r.login_flood = flooded;
     if flooded {
         r.problems.push(
             "Many wrong PINs from several tablets or devices in the last minute: someone may \

@@ -50,7 +50,7 @@ use crate::config::Config;
 use crate::store::Store;
 
 pub use error::{ApiError, ErrorBody};
-pub use health::database_ok;
+pub use health::{database_ok, report as health_report};
 pub use openapi::served as openapi_document;
 pub use routes::{ROUTES, Route};
 pub use server::{Server, start};

@@ -7,7 +7,7 @@
 //! good (and not sent again), the relay unreachable for hours, no good backup for 48 h, the
 //! last backup or purge failed, the daemon restarted after an unclean stop (a crash, a
 //! `kill -9`, a watchdog abort: the run marker was left behind), the board under-volted
-//! or throttled, and the SoC too hot.
+//! or throttled, the SoC too hot, and wrong PINs from many addresses (someone guessing).
 //!
 //! Invariants:
 //! - whether a condition is on is decided by [`evaluate`], a pure function of what the
@@ -61,10 +61,11 @@ pub enum Condition {
     UncleanRestart,
     Undervoltage,
     TooHot,
+    LoginFlood,
 }
 
 impl Condition {
-    pub const ALL: [Condition; 10] = [
+    pub const ALL: [Condition; 11] = [
         Condition::CameraLost,
         Condition::DiskLow,
         Condition::MailFailed,
@@ -75,6 +76,7 @@ impl Condition {
         Condition::UncleanRestart,
         Condition::Undervoltage,
         Condition::TooHot,
+        Condition::LoginFlood,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Condition {
             Condition::UncleanRestart => "unclean_restart",
             Condition::Undervoltage => "undervoltage",
             Condition::TooHot => "too_hot",
+            Condition::LoginFlood => "login_flood",
         }
     }
 
@@ -205,6 +208,13 @@ pub fn evaluate(cfg: &crate::config::AlertsConfig, f: &Facts<'_>) -> Vec<(Condit
             Condition::TooHot,
             f.now,
             format!("SoC at {c:.1} °C, limit {:.0} °C", cfg.max_temp_c),
+        );
+    }
+    if r.login_flood {
+        push(
+            Condition::LoginFlood,
+            f.now,
+            "more than 30 wrong PINs in a minute from several addresses".into(),
         );
     }
     on

@@ -54,6 +54,7 @@ fn well(now: DateTime<Utc>) -> Report {
         board: crate::pi::Board::default(),
         backup: Backup::default(),
         technician: Technician::default(),
+        login_flood: false,
         problems: Vec::new(),
     }
 }

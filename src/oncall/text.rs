@@ -134,6 +134,16 @@ fn words(c: Condition) -> [(&'static str, &'static str); 2] {
                 "Give it air: take it out of closed cabinets, clean the heatsink or add a fan.",
             ),
         ],
+        Condition::LoginFlood => [
+            (
+                "Muchos PIN erróneos desde varios dispositivos",
+                "Alguien puede estar probando PIN. Los inicios de sesión esperan un minuto;                  revisa quién está en la wifi del local y cambia los PIN si hace falta                  (auth.host_pin, auth.kiosk_pin).",
+            ),
+            (
+                "Many wrong PINs from several devices",
+                "Someone may be guessing PINs. Logins wait a minute; check who is on the                  venue Wi-Fi and change the PINs if needed (auth.host_pin, auth.kiosk_pin).",
+            ),
+        ],
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use crate::common::Daemon;
+use crate::common::{Daemon, wait_for};
 
 /// The host's view during an attack: the health route answers 200 with the database ok.
 fn host_is_served(d: &Daemon) {
@@ -304,7 +304,10 @@ fn login_from(source: &str, d: &Daemon, pin: &str) -> (u16, String) {
 
 #[test]
 fn wrong_pins_from_many_addresses_spend_a_global_budget_and_health_says_so() {
-    let d = Daemon::start();
+    // The technician's conditions looked at often, so the flood shows as one.
+    let d = Daemon::start_custom(|c| {
+        c.set("alerts.check_seconds", 0.2);
+    });
     // One wrong PIN each from 30 addresses: none is locked out by itself.
     for i in 0..cosmosd::access::GLOBAL_FAILURES_PER_MINUTE {
         let (status, text) = login_from(
@@ -333,4 +336,13 @@ fn wrong_pins_from_many_addresses_spend_a_global_budget_and_health_says_so() {
         r.body_mut().read_to_string().unwrap()
     };
     assert!(text.contains("cosmosd_login_failures_total 30"), "{text}");
+    wait_for(10, "the technician's login_flood condition", || {
+        let h = d.req("GET", "/api/health", None, None).body;
+        h["technician"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["condition"] == "login_flood")
+            .then_some(())
+    });
 }
