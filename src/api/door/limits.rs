@@ -58,9 +58,8 @@ struct Bucket<K: Hash + Eq + Clone, C: Clock> {
 
 impl<K: Hash + Eq + Clone, C: Clock + Clone> Bucket<K, C> {
     fn new(rate: Rate, clock: C) -> Self {
-        let quota = NonZeroU32::new(rate.per_minute).map(|n| {
-            Quota::per_minute(n).allow_burst(NonZeroU32::new(rate.burst).unwrap_or(n))
-        });
+        let quota = NonZeroU32::new(rate.per_minute)
+            .map(|n| Quota::per_minute(n).allow_burst(NonZeroU32::new(rate.burst).unwrap_or(n)));
         let limiter = Keyed::hashmap_with_clock(
             quota.unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN)),
             clock.clone(),
@@ -98,10 +97,7 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> Bucket<K, C> {
     }
 
     fn len(&self) -> usize {
-        self.limiter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -215,7 +211,10 @@ pub(super) fn token_of(headers: &[(String, Vec<u8>)], path: &str) -> Option<Stri
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string());
     from_header.filter(|t| !t.is_empty()).or_else(|| {
         let query = path.split_once('?')?.1;

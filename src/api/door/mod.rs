@@ -341,7 +341,12 @@ impl Connection {
                 Ok((mut head, body)) => {
                     let token = limits::token_of(&head.headers, &head.path);
                     let ip = self.peer.ip();
-                    if let Err(e) = self.door.limits.requests.check(ip, token.as_deref(), is_the_box(ip)) {
+                    if let Err(e) =
+                        self.door
+                            .limits
+                            .requests
+                            .check(ip, token.as_deref(), is_the_box(ip))
+                    {
                         break Stop::Refuse(e);
                     }
                     streaming = is_path(&head, EVENTS_PATH);
