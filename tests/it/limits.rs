@@ -193,7 +193,7 @@ fn a_slowloris_does_not_keep_the_host_out_and_is_closed_after_the_io_timeout() {
         .collect();
     let mut open = vec![true; slow.len()];
     let mut sent = 0;
-    let mut round = |slow: &mut Vec<TcpStream>, open: &mut Vec<bool>, sent: usize| {
+    let round = |slow: &mut Vec<TcpStream>, open: &mut Vec<bool>, sent: usize| {
         for (s, o) in slow.iter_mut().zip(open.iter_mut()) {
             if !*o {
                 continue;
