@@ -194,6 +194,9 @@ pub async fn run(
         store: store.clone(),
         started: Instant::now(),
         retention,
+        requests: Arc::new(api::door::limits::RequestLimits::from_config(
+            &config.server,
+        )),
     });
     // Health in the journal: one line whenever what needs the technician changes; and
     // the technician's alerts, decided from the same report.

@@ -73,6 +73,8 @@ pub struct Context {
     pub started: Instant,
     /// The retention purge's last run, for the health report.
     pub retention: Arc<crate::retention::Retention>,
+    /// The door's request limits; told which tokens are good (see `door::limits`).
+    pub requests: Arc<door::limits::RequestLimits>,
 }
 
 /// An answer ready to be written.
@@ -382,11 +384,16 @@ fn authenticate(
             )
         })?;
     if access::check_secret(&ctx.config.auth, Role::ShowControl, token) {
+        ctx.requests.note_known(&access::token_hash(token));
         return Ok((Role::ShowControl, None));
     }
     let hash = access::token_hash(token);
     let session = ctx.store.session(&hash, now)?;
+    if session.is_some() {
+        ctx.requests.note_known(&hash);
+    }
     let Some(session) = session else {
+        ctx.requests.note_unknown(&hash);
         return Err(ApiError::unauthorized(
             "invalid_token",
             "the token is unknown, expired or revoked",

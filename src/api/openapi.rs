@@ -1,6 +1,6 @@
 //! The served OpenAPI document, derived: each handler's `#[utoipa::path]` and the wire
 //! types give the operations and schemas; the route table adds what the pipeline answers
-//! on every route of a kind (the front door's 400/408/413/431/503 everywhere; 401/403
+//! on every route of a kind (the front door's 400/408/413/429/431/503 everywhere; 401/403
 //! where a role is needed; 415/422 where a body is read; 500), the roles (`x-roles`), and the venue's essences as an enum.
 //!
 //! A test keeps the route table and the document equal, both ways.
@@ -238,6 +238,10 @@ pub fn document(essences: &[Essence]) -> Doc {
         add("413", "the body is larger than `server.max_body_bytes`");
         add("431", "the request head is over 16 KB or 100 headers");
         add("503", "too many connections (see Retry-After)");
+        add(
+            "429",
+            "too many requests from this address or with this token (see Retry-After)",
+        );
         if route.body {
             add("415", "the body is not `application/json`");
             add("422", "a field is missing or invalid (named in `field`)");

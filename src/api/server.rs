@@ -107,7 +107,7 @@ fn socket_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// The door's limits from `[server]`, with connections capped to what the descriptor
 /// limit allows.
-fn limits(config: &Config) -> door::Limits {
+fn limits(config: &Config, requests: Arc<door::limits::RequestLimits>) -> door::Limits {
     let s = &config.server;
     let head = s.io_timeout.min(Duration::from_secs(10));
     let mut l = door::Limits {
@@ -121,6 +121,7 @@ fn limits(config: &Config) -> door::Limits {
         head,
         body: s.io_timeout,
         write: s.io_timeout,
+        requests,
     };
     let fds = raise_fd_limit();
     let room = (fds.saturating_sub(FDS_KEPT) as usize) / door::Limits::FDS_PER_CONNECTION;
@@ -159,7 +160,7 @@ pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server>
         let _enter = runtime.enter();
         door::spawn(
             listener,
-            limits(&ctx.config),
+            limits(&ctx.config, ctx.requests.clone()),
             upstream.clone(),
             door_stop.clone(),
         )

@@ -21,6 +21,11 @@ pub struct ServerConfig {
     pub io_timeout: Duration,
     /// A quiet event stream gets a comment this often (and a dead tablet is noticed).
     pub events_keepalive: Duration,
+    /// Requests a minute from one client address without a confirmed token (logins,
+    /// page assets); half of it may come at once. 0: not limited.
+    pub anonymous_requests_per_minute: u32,
+    /// Requests a minute with one token, whatever the address; half at once. 0: not limited.
+    pub token_requests_per_minute: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +54,8 @@ pub(super) struct RawServer {
     max_body_bytes: u64,
     io_timeout_seconds: u32,
     events_keepalive_seconds: u32,
+    anonymous_requests_per_minute: u32,
+    token_requests_per_minute: u32,
 }
 
 impl Default for RawServer {
@@ -59,6 +66,8 @@ impl Default for RawServer {
             max_body_bytes: 64 * 1024,
             io_timeout_seconds: 30,
             events_keepalive_seconds: 15,
+            anonymous_requests_per_minute: 240,
+            token_requests_per_minute: 3000,
         }
     }
 }
@@ -113,6 +122,16 @@ pub(super) fn server(r: RawServer) -> Result<ServerConfig, ConfigError> {
             r.events_keepalive_seconds,
             "server.events_keepalive_seconds",
             1..=300,
+        )?,
+        anonymous_requests_per_minute: in_range(
+            r.anonymous_requests_per_minute,
+            "server.anonymous_requests_per_minute",
+            0..=1_000_000,
+        )?,
+        token_requests_per_minute: in_range(
+            r.token_requests_per_minute,
+            "server.token_requests_per_minute",
+            0..=1_000_000,
         )?,
     })
 }

@@ -23,6 +23,7 @@ mod guests;
 mod hardening;
 mod invariants;
 mod lights;
+mod limits;
 mod liveview;
 mod mail;
 mod metrics;

@@ -255,6 +255,16 @@ pub(super) mod tests {
             head: Duration::from_secs(1),
             body: Duration::from_secs(1),
             write: Duration::from_secs(1),
+            requests: std::sync::Arc::new(super::super::limits::RequestLimits::new(
+                super::super::limits::Rate {
+                    per_minute: 0,
+                    burst: 0,
+                },
+                super::super::limits::Rate {
+                    per_minute: 0,
+                    burst: 0,
+                },
+            )),
         }
     }
 

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use super::ApiError;
 
 mod framing;
+pub mod limits;
 use framing::{
     BodyKind, Head, Stop, forward_bytes, parse_chunked, parse_head, timed_out, too_long_head,
 };
@@ -97,6 +98,8 @@ pub struct Limits {
     pub body: Duration,
     /// A write to the client (or to tiny_http) that makes no progress.
     pub write: Duration,
+    /// Requests per client address and per token (429 beyond), shared with the API.
+    pub requests: Arc<limits::RequestLimits>,
 }
 
 impl Limits {
@@ -280,6 +283,7 @@ fn reason(status: u16) -> &'static str {
         408 => "Request Timeout",
         413 => "Content Too Large",
         417 => "Expectation Failed",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
@@ -335,6 +339,16 @@ impl Connection {
             };
             match next {
                 Ok((mut head, body)) => {
+                    let token = limits::token_of(&head.headers, &head.path);
+                    let ip = self.peer.ip();
+                    if let Err(e) =
+                        self.door
+                            .limits
+                            .requests
+                            .check(ip, token.as_deref(), is_the_box(ip))
+                    {
+                        break Stop::Refuse(e);
+                    }
                     streaming = is_path(&head, EVENTS_PATH);
                     // Both answers take the connection and end with it.
                     last = LAST_ON_CONNECTION.iter().any(|p| is_path(&head, p));
