@@ -21,6 +21,8 @@ pub struct ServerConfig {
     pub io_timeout: Duration,
     /// A quiet event stream gets a comment this often (and a dead tablet is noticed).
     pub events_keepalive: Duration,
+    /// `tls`, `cert_file`, `key_file`, `tls_listen`: HTTPS at the front door.
+    pub tls: super::tls::TlsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ pub(super) struct RawServer {
     max_body_bytes: u64,
     io_timeout_seconds: u32,
     events_keepalive_seconds: u32,
+    tls: String,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    tls_listen: String,
 }
 
 impl Default for RawServer {
@@ -59,6 +65,10 @@ impl Default for RawServer {
             max_body_bytes: 64 * 1024,
             io_timeout_seconds: 30,
             events_keepalive_seconds: 15,
+            tls: "off".into(),
+            cert_file: None,
+            key_file: None,
+            tls_listen: super::tls::DEFAULT_TLS_LISTEN.into(),
         }
     }
 }
@@ -93,7 +103,8 @@ impl Default for RawPrivacy {
     }
 }
 
-pub(super) fn server(r: RawServer) -> Result<ServerConfig, ConfigError> {
+pub(super) fn server(r: RawServer, base: &Path) -> Result<ServerConfig, ConfigError> {
+    let tls = super::tls::tls(&r.tls, r.cert_file, r.key_file, &r.tls_listen, base)?;
     let listen: SocketAddr = r.listen.parse().map_err(|_| {
         bad(
             "server.listen",
@@ -114,6 +125,7 @@ pub(super) fn server(r: RawServer) -> Result<ServerConfig, ConfigError> {
             "server.events_keepalive_seconds",
             1..=300,
         )?,
+        tls,
     })
 }
 

@@ -27,8 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -37,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use super::ApiError;
 
 mod framing;
+pub mod tls;
 use framing::{
     BodyKind, Head, Stop, forward_bytes, parse_chunked, parse_head, timed_out, too_long_head,
 };
@@ -109,6 +109,10 @@ impl Limits {
 /// renewal swaps it.
 pub type Upstream = Arc<RwLock<PathBuf>>;
 
+/// A connection's halves: a TCP socket's, or a TLS stream's once its handshake is done.
+type OwnedReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type OwnedWriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// Starts the door on `listener`; it runs until `stop` is cancelled, and the returned
 /// task ends once every connection task has let go.
 pub fn spawn(
@@ -117,16 +121,43 @@ pub fn spawn(
     upstream: Upstream,
     stop: CancellationToken,
 ) -> io::Result<JoinHandle<()>> {
+    spawn_with_tls(listener, None, limits, upstream, stop)
+}
+
+/// [`spawn`], and with `tls` also HTTPS on its listener (same caps, same requests); plain
+/// HTTP then serves the LAN only what [`tls::plain_answer`] allows.
+pub fn spawn_with_tls(
+    listener: std::net::TcpListener,
+    tls: Option<(tls::Tls, std::net::TcpListener)>,
+    limits: Limits,
+    upstream: Upstream,
+    stop: CancellationToken,
+) -> io::Result<JoinHandle<()>> {
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
+    let (tls, tls_listener) = match tls {
+        Some((t, l)) => (Some(t), Some(tls::tokio_listener(l)?)),
+        None => (None, None),
+    };
+    let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
     let door = Arc::new(Door {
         limits,
         upstream,
         stop,
         counts: Mutex::new(Counts::default()),
         refused: Mutex::new(RefusalLog::default()),
+        tls,
     });
-    Ok(tokio::spawn(accept_loop(listener, door)))
+    let secure = tls_listener
+        .zip(acceptor)
+        .map(|(l, a)| tokio::spawn(tls::accept_loop(l, door.clone(), a)));
+    let plain = tokio::spawn(accept_loop(listener, door));
+    Ok(tokio::spawn(async move {
+        let _ = plain.await;
+        if let Some(s) = secure {
+            let _ = s.await;
+        }
+    }))
 }
 
 struct Door {
@@ -137,6 +168,8 @@ struct Door {
     /// Refused connections are counted and logged at most every few seconds, so a flood
     /// does not flood the journal too.
     refused: Mutex<RefusalLog>,
+    /// HTTPS is on: plain HTTP from the LAN gets only what [`tls::plain_answer`] allows.
+    tls: Option<tls::Tls>,
 }
 
 #[derive(Default)]
@@ -306,11 +339,23 @@ struct Connection {
     up: Option<Upstreamed>,
     /// Cancelled when tiny_http closed its side: nothing more can be answered.
     upstream_closed: CancellationToken,
+    /// Arrived over TLS.
+    secure: bool,
 }
 
 impl Connection {
     fn new(sock: TcpStream, peer: SocketAddr, door: Arc<Door>) -> Connection {
         let (reader, writer) = sock.into_split();
+        Connection::from_halves(Box::new(reader), Box::new(writer), peer, door, false)
+    }
+
+    fn from_halves(
+        reader: OwnedReadHalf,
+        writer: OwnedWriteHalf,
+        peer: SocketAddr,
+        door: Arc<Door>,
+        secure: bool,
+    ) -> Connection {
         Connection {
             reader,
             writer: Some(writer),
@@ -319,6 +364,7 @@ impl Connection {
             buf: Vec::with_capacity(4096),
             up: None,
             upstream_closed: CancellationToken::new(),
+            secure,
         }
     }
 
@@ -335,6 +381,12 @@ impl Connection {
             };
             match next {
                 Ok((mut head, body)) => {
+                    if !self.secure
+                        && let Some(t) = &self.door.tls
+                        && let Some(a) = tls::plain_answer(t, &head, self.peer)
+                    {
+                        break Stop::Answer(a);
+                    }
                     streaming = is_path(&head, EVENTS_PATH);
                     // Both answers take the connection and end with it.
                     last = LAST_ON_CONNECTION.iter().any(|p| is_path(&head, p));
@@ -484,11 +536,18 @@ impl Connection {
             }
         };
         let Some(mut w) = writer else { return };
-        if let Stop::Refuse(e) = end {
-            let status = e.status;
-            log::info!(client = self.peer.ip().to_string().as_str(), status = status, code = e.code;
-                "refused at the door: {} {}", status, e.code);
-            let _ = timeout(self.door.limits.write, w.write_all(&answer(e))).await;
+        let said = match end {
+            Stop::Refuse(e) => {
+                let status = e.status;
+                log::info!(client = self.peer.ip().to_string().as_str(), status = status, code = e.code;
+                    "refused at the door: {} {}", status, e.code);
+                Some(answer(e))
+            }
+            Stop::Answer(a) => Some(a),
+            Stop::Quiet => None,
+        };
+        if let Some(said) = said {
+            let _ = timeout(self.door.limits.write, w.write_all(&said)).await;
             let _ = w.shutdown().await;
             // Read what the client is still sending for a moment, so closing with unread
             // bytes does not reset the connection before the answer is read.
@@ -563,6 +622,7 @@ mod tests {
             stop: CancellationToken::new(),
             counts: Mutex::new(Counts::default()),
             refused: Mutex::new(RefusalLog::default()),
+            tls: None,
         });
         let a: IpAddr = "10.0.0.2".parse().unwrap();
         let b: IpAddr = "10.0.0.3".parse().unwrap();
