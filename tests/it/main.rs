@@ -31,3 +31,4 @@ mod photos;
 mod service;
 mod shows;
 mod stats;
+mod tls;
