@@ -28,7 +28,9 @@ fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
     let from: SocketAddr = format!("{source}:0").parse().unwrap();
     s.bind(&from.into()).unwrap();
     s.connect(&to.into()).unwrap();
-    s.into()
+    let s: TcpStream = s.into();
+    s.set_nodelay(true).unwrap();
+    s
 }
 
 struct Answer {
@@ -65,11 +67,12 @@ fn send(
     } else {
         "Content-Type: application/json\r\n"
     };
-    write!(
-        s,
+    // One write: a request in pieces would wait on Nagle's algorithm.
+    let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{ct}Content-Length: {}\r\n\r\n{body}",
         body.len()
-    )?;
+    );
+    s.write_all(req.as_bytes())?;
     s.flush()?;
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
@@ -334,6 +337,7 @@ fn cost() {
     for _ in 0..n {
         let t = Instant::now();
         let mut s = TcpStream::connect(d.addr).unwrap();
+        s.set_nodelay(true).unwrap();
         assert_eq!(send(&mut s, "GET", "/api/health", &host, None).unwrap().status, 200);
         plain_new.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
@@ -342,6 +346,7 @@ fn cost() {
         tls_new.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let mut ps = TcpStream::connect(d.addr).unwrap();
+    ps.set_nodelay(true).unwrap();
     let mut ts = tls_connect(&cfg, tls, "localhost").unwrap();
     let mut plain_ka = Vec::new();
     let mut tls_ka = Vec::new();
