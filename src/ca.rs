@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 
 /// Midnight UTC of `t`'s day, as rcgen takes it.
@@ -71,7 +71,8 @@ pub fn ensure_ca(dir: &Path) -> anyhow::Result<(Ca, bool)> {
                 .with_context(|| format!("reading {}", cert.display()))?;
             let key_pem = std::fs::read_to_string(&key)
                 .with_context(|| format!("reading {}", key.display()))?;
-            KeyPair::from_pem(&key_pem).with_context(|| format!("{} is not a key", key.display()))?;
+            KeyPair::from_pem(&key_pem)
+                .with_context(|| format!("{} is not a key", key.display()))?;
             Ok((Ca { cert_pem, key_pem }, false))
         }
         (false, false) => {
@@ -231,8 +232,16 @@ pub fn renewal_reason(made: Option<&Made>, wanted: &[String], now: i64) -> Optio
             .collect();
         return Some(format!(
             "the box's names changed (new: {}; gone: {})",
-            if new.is_empty() { "-".into() } else { new.join(", ") },
-            if gone.is_empty() { "-".into() } else { gone.join(", ") }
+            if new.is_empty() {
+                "-".into()
+            } else {
+                new.join(", ")
+            },
+            if gone.is_empty() {
+                "-".into()
+            } else {
+                gone.join(", ")
+            }
         ));
     }
     let left = (m.not_after - now) / 86_400;
@@ -265,9 +274,8 @@ pub fn ensure_server_cert(
     };
     // Issued by another CA (the CA was replaced): make it again too.
     let chain_now = std::fs::read_to_string(&cert_path).unwrap_or_default();
-    let reason = reason.or_else(|| {
-        (!chain_now.ends_with(&ca.cert_pem)).then(|| "the CA changed".to_string())
-    });
+    let reason = reason
+        .or_else(|| (!chain_now.ends_with(&ca.cert_pem)).then(|| "the CA changed".to_string()));
     let Some(reason) = reason else {
         return Ok(ServerCert {
             chain_pem: chain_now,
@@ -319,7 +327,6 @@ pub fn ensure_server_cert(
     })
 }
 
-
 /// Writes `bytes` to `path` whole: a temporary file with `mode`, synced, then renamed.
 fn write_whole(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -361,7 +368,11 @@ mod tests {
             not_after: now + 30 * day,
             ..fresh.clone()
         };
-        assert_eq!(renewal_reason(Some(&edge), &wanted, now), None, "30 days left");
+        assert_eq!(
+            renewal_reason(Some(&edge), &wanted, now),
+            None,
+            "30 days left"
+        );
         let near = Made {
             not_after: now + 30 * day - 1,
             ..fresh.clone()
@@ -398,7 +409,10 @@ mod tests {
     #[test]
     fn fib_trie_local_hosts() {
         let trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n     +-- 127.0.0.0/8 2 0 2\n        +-- 127.0.0.0/31 1 0 0\n           |-- 127.0.0.0\n              /8 host LOCAL\n           |-- 127.0.0.1\n              /32 host LOCAL\n        |-- 127.255.255.255\n           /32 link BROADCAST\n     |-- 192.168.4.17\n        /32 host LOCAL\nLocal:\n     |-- 192.168.4.17\n        /32 host LOCAL\n";
-        assert_eq!(ipv4_from_fib_trie(trie), names(&["127.0.0.1", "192.168.4.17"]));
+        assert_eq!(
+            ipv4_from_fib_trie(trie),
+            names(&["127.0.0.1", "192.168.4.17"])
+        );
     }
 
     #[test]

@@ -119,7 +119,13 @@ mod tests {
             "server.key_file"
         );
         assert_eq!(
-            key(tls("files", Some("c".into()), Some("k".into()), "1.2.3.4:1", base)),
+            key(tls(
+                "files",
+                Some("c".into()),
+                Some("k".into()),
+                "1.2.3.4:1",
+                base
+            )),
             "server.cert_file",
             "a missing file is named"
         );

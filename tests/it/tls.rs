@@ -47,9 +47,8 @@ impl Answer {
         })
     }
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("{e}: {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -146,7 +145,10 @@ fn a_client_that_trusts_the_fetched_ca_gets_health_and_logs_in() {
     let d = self_signed();
     let ca = plain(&d, "127.0.0.2", "GET", "/ca.crt", None);
     assert_eq!(ca.status, 200);
-    assert_eq!(ca.header("content-type"), Some("application/x-x509-ca-cert"));
+    assert_eq!(
+        ca.header("content-type"),
+        Some("application/x-x509-ca-cert")
+    );
     assert!(ca.body.starts_with(b"-----BEGIN CERTIFICATE-----"));
     assert_eq!(
         ca.body,
@@ -169,7 +171,12 @@ fn a_client_that_trusts_the_fetched_ca_gets_health_and_logs_in() {
             Some(&json!({"role": "host", "pin": HOST_PIN})),
         )
         .unwrap();
-        assert_eq!(login.status, 201, "{}", String::from_utf8_lossy(&login.body));
+        assert_eq!(
+            login.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&login.body)
+        );
         assert_eq!(login.json()["role"], "host");
         // The pages too.
         let page = send(&mut s, "GET", "/host", name, None).unwrap();
@@ -183,16 +190,16 @@ fn a_client_that_does_not_trust_the_ca_fails_the_handshake() {
     let tls = https_addr(&d);
     let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let cfg = client_config(other.cert.pem().as_bytes());
-    let e = tls_connect(&cfg, tls, "localhost")
-        .err()
-        .expect("the handshake must fail");
+    let Err(e) = tls_connect(&cfg, tls, "localhost") else {
+        panic!("the handshake must fail");
+    };
     assert!(e.to_string().contains("UnknownIssuer"), "{e}");
     // The CA trusted, but a name the certificate is not for.
     let ca = plain(&d, "127.0.0.2", "GET", "/ca.crt", None);
     let cfg = client_config(&ca.body);
-    let e = tls_connect(&cfg, tls, "not-this-box.example")
-        .err()
-        .expect("a name not in the certificate must fail");
+    let Err(e) = tls_connect(&cfg, tls, "not-this-box.example") else {
+        panic!("a name not in the certificate must fail");
+    };
     assert!(e.to_string().contains("not valid for name"), "{e}");
     // The door is still serving after those.
     assert!(tls_connect(&cfg, tls, "localhost").is_ok());
@@ -215,12 +222,18 @@ fn plain_http_from_the_lan_serves_only_the_ca_health_and_trust_page() {
     ] {
         assert!(text.contains(words), "{words}");
     }
-    assert!(text.find("Ajustes").unwrap() < text.find("Settings").unwrap(), "Spanish first");
+    assert!(
+        text.find("Ajustes").unwrap() < text.find("Settings").unwrap(),
+        "Spanish first"
+    );
     for page in ["/", "/kiosk", "/host?x=1"] {
         let r = plain(&d, "127.0.0.2", "GET", page, None);
         assert_eq!(r.status, 308, "{page}");
         let loc = r.header("location").unwrap();
-        assert!(loc.starts_with("https://127.0.0.1:") && loc.ends_with(page), "{loc}");
+        assert!(
+            loc.starts_with("https://127.0.0.1:") && loc.ends_with(page),
+            "{loc}"
+        );
     }
     let login = plain(
         &d,
@@ -243,8 +256,7 @@ fn plain_http_from_the_lan_serves_only_the_ca_health_and_trust_page() {
 fn files_mode_serves_the_venues_certificate() {
     let certs = tempfile::tempdir().unwrap();
     let made =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "box.example".into()])
-            .unwrap();
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "box.example".into()]).unwrap();
     let cert = certs.path().join("venue.crt");
     let key = certs.path().join("venue.key");
     std::fs::write(&cert, made.cert.pem()).unwrap();
@@ -255,21 +267,31 @@ fn files_mode_serves_the_venues_certificate() {
             .set("server.cert_file", cert.display().to_string())
             .set("server.key_file", key.display().to_string());
     });
-    assert!(!d.dir.path().join("ca.crt").exists(), "no box CA in files mode");
+    assert!(
+        !d.dir.path().join("ca.crt").exists(),
+        "no box CA in files mode"
+    );
     let none = plain(&d, "127.0.0.2", "GET", "/ca.crt", None);
     assert_eq!(none.status, 404);
     assert_eq!(none.json()["error"]["code"], "no_box_ca");
     let tls = https_addr(&d);
     let cfg = client_config(made.cert.pem().as_bytes());
     let mut s = tls_connect(&cfg, tls, "box.example").unwrap();
-    assert_eq!(send(&mut s, "GET", "/api/health", "box.example", None).unwrap().status, 200);
+    assert_eq!(
+        send(&mut s, "GET", "/api/health", "box.example", None)
+            .unwrap()
+            .status,
+        200
+    );
 }
 
 #[test]
 fn files_mode_names_a_missing_file_at_load() {
     let dir = tempfile::tempdir().unwrap();
-    let text = crate::common::config_text(&dir.path().join("data"), "")
-        .replace("[server]\n", "[server]\ntls = \"files\"\ncert_file = \"nope.crt\"\nkey_file = \"nope.key\"\n");
+    let text = crate::common::config_text(&dir.path().join("data"), "").replace(
+        "[server]\n",
+        "[server]\ntls = \"files\"\ncert_file = \"nope.crt\"\nkey_file = \"nope.key\"\n",
+    );
     let e = cosmosd::config::Config::from_toml_str(&text, dir.path()).unwrap_err();
     assert_eq!(e.key, "server.cert_file", "{e}");
 }
@@ -281,11 +303,17 @@ fn the_server_certificate_is_made_again_when_its_names_change() {
     let names_file = tls_dir.join("server.names");
     let first_cert = std::fs::read_to_string(tls_dir.join("server.crt")).unwrap();
     let names = std::fs::read_to_string(&names_file).unwrap();
-    assert!(names.contains("name localhost\n") && names.contains("name 127.0.0.1\n"), "{names}");
+    assert!(
+        names.contains("name localhost\n") && names.contains("name 127.0.0.1\n"),
+        "{names}"
+    );
     let ca = std::fs::read(d.dir.path().join("ca.crt")).unwrap();
     // A restart with nothing changed keeps the certificate.
     let d = d.restart();
-    assert_eq!(std::fs::read_to_string(tls_dir.join("server.crt")).unwrap(), first_cert);
+    assert_eq!(
+        std::fs::read_to_string(tls_dir.join("server.crt")).unwrap(),
+        first_cert
+    );
     // As if the box had another address when it was made: made again at start-up.
     let stale = names.replace("name 127.0.0.1\n", "name 10.9.9.9\n");
     std::fs::write(&names_file, &stale).unwrap();
@@ -313,7 +341,12 @@ fn the_server_certificate_is_made_again_when_its_names_change() {
     assert_eq!(std::fs::read(d.dir.path().join("ca.crt")).unwrap(), ca);
     let cfg = client_config(&ca);
     let mut s = tls_connect(&cfg, https_addr(&d), "localhost").unwrap();
-    assert_eq!(send(&mut s, "GET", "/api/health", "localhost", None).unwrap().status, 200);
+    assert_eq!(
+        send(&mut s, "GET", "/api/health", "localhost", None)
+            .unwrap()
+            .status,
+        200
+    );
 }
 
 /// Figures, not a check: `cargo test --release --test it tls::cost -- --ignored --nocapture`.
@@ -338,11 +371,21 @@ fn cost() {
         let t = Instant::now();
         let mut s = TcpStream::connect(d.addr).unwrap();
         s.set_nodelay(true).unwrap();
-        assert_eq!(send(&mut s, "GET", "/api/health", &host, None).unwrap().status, 200);
+        assert_eq!(
+            send(&mut s, "GET", "/api/health", &host, None)
+                .unwrap()
+                .status,
+            200
+        );
         plain_new.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let mut s = tls_connect(&cfg, tls, "localhost").unwrap();
-        assert_eq!(send(&mut s, "GET", "/api/health", "localhost", None).unwrap().status, 200);
+        assert_eq!(
+            send(&mut s, "GET", "/api/health", "localhost", None)
+                .unwrap()
+                .status,
+            200
+        );
         tls_new.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let mut ps = TcpStream::connect(d.addr).unwrap();
@@ -352,10 +395,20 @@ fn cost() {
     let mut tls_ka = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        assert_eq!(send(&mut ps, "GET", "/api/health", &host, None).unwrap().status, 200);
+        assert_eq!(
+            send(&mut ps, "GET", "/api/health", &host, None)
+                .unwrap()
+                .status,
+            200
+        );
         plain_ka.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        assert_eq!(send(&mut ts, "GET", "/api/health", "localhost", None).unwrap().status, 200);
+        assert_eq!(
+            send(&mut ts, "GET", "/api/health", "localhost", None)
+                .unwrap()
+                .status,
+            200
+        );
         tls_ka.push(t.elapsed().as_secs_f64() * 1e3);
     }
     println!(

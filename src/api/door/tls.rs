@@ -160,10 +160,15 @@ pub(super) fn plain_answer(tls: &Tls, head: &Head, peer: SocketAddr) -> Option<V
     }
     if read && path == CA_PATH {
         return Some(match &tls.ca_pem {
-            Some(pem) => ok(head, "application/x-x509-ca-cert", pem.as_bytes(), &[(
-                "Content-Disposition",
-                "attachment; filename=\"cosmos-ca.crt\"",
-            )]),
+            Some(pem) => ok(
+                head,
+                "application/x-x509-ca-cert",
+                pem.as_bytes(),
+                &[(
+                    "Content-Disposition",
+                    "attachment; filename=\"cosmos-ca.crt\"",
+                )],
+            ),
             None => answer(ApiError::new(
                 404,
                 "no_box_ca",
@@ -188,9 +193,12 @@ pub(super) fn plain_answer(tls: &Tls, head: &Head, peer: SocketAddr) -> Option<V
     let mut e = ApiError::new(
         403,
         "https_required",
-        format!("this box answers this over HTTPS only: use {https}/ (to trust its certificate, open http://{host}{TRUST_PATH})"),
+        format!(
+            "this box answers this over HTTPS only: use {https}/ (to trust its certificate, open http://{host}{TRUST_PATH})"
+        ),
     );
-    e.headers.push(("Location", format!("{https}{}", head.path)));
+    e.headers
+        .push(("Location", format!("{https}{}", head.path)));
     Some(answer(e))
 }
 
