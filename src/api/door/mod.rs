@@ -40,6 +40,7 @@ pub mod tls;
 use framing::{
     BodyKind, Head, Stop, forward_bytes, parse_chunked, parse_head, timed_out, too_long_head,
 };
+pub use tls::spawn_with_tls;
 
 /// Carries the client's `ip:port` from the door to the handlers (the throttle and the
 /// logs need it). Only the door can reach the Unix socket, and it drops any client-sent
@@ -121,43 +122,7 @@ pub fn spawn(
     upstream: Upstream,
     stop: CancellationToken,
 ) -> io::Result<JoinHandle<()>> {
-    spawn_with_tls(listener, None, limits, upstream, stop)
-}
-
-/// [`spawn`], and with `tls` also HTTPS on its listener (same caps, same requests); plain
-/// HTTP then serves the LAN only what [`tls::plain_answer`] allows.
-pub fn spawn_with_tls(
-    listener: std::net::TcpListener,
-    tls: Option<(tls::Tls, std::net::TcpListener)>,
-    limits: Limits,
-    upstream: Upstream,
-    stop: CancellationToken,
-) -> io::Result<JoinHandle<()>> {
-    listener.set_nonblocking(true)?;
-    let listener = TcpListener::from_std(listener)?;
-    let (tls, tls_listener) = match tls {
-        Some((t, l)) => (Some(t), Some(tls::tokio_listener(l)?)),
-        None => (None, None),
-    };
-    let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
-    let door = Arc::new(Door {
-        limits,
-        upstream,
-        stop,
-        counts: Mutex::new(Counts::default()),
-        refused: Mutex::new(RefusalLog::default()),
-        tls,
-    });
-    let secure = tls_listener
-        .zip(acceptor)
-        .map(|(l, a)| tokio::spawn(tls::accept_loop(l, door.clone(), a)));
-    let plain = tokio::spawn(accept_loop(listener, door));
-    Ok(tokio::spawn(async move {
-        let _ = plain.await;
-        if let Some(s) = secure {
-            let _ = s.await;
-        }
-    }))
+    tls::spawn_with_tls(listener, None, limits, upstream, stop)
 }
 
 struct Door {
@@ -610,33 +575,4 @@ async fn copy_answers(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::framing::tests::limits;
-    use super::*;
-
-    #[test]
-    fn admission_caps_clients_and_keeps_a_reserve_for_the_box() {
-        let door = Arc::new(Door {
-            limits: limits(),
-            upstream: Arc::new(RwLock::new(PathBuf::new())),
-            stop: CancellationToken::new(),
-            counts: Mutex::new(Counts::default()),
-            refused: Mutex::new(RefusalLog::default()),
-            tls: None,
-        });
-        let a: IpAddr = "10.0.0.2".parse().unwrap();
-        let b: IpAddr = "10.0.0.3".parse().unwrap();
-        let own: IpAddr = "127.0.0.1".parse().unwrap();
-        let t1 = door.admit(a).unwrap();
-        let _t2 = door.admit(a).unwrap();
-        assert!(door.admit(a).is_err(), "per client");
-        let _t3 = door.admit(b).unwrap();
-        let _t4 = door.admit(b).unwrap();
-        assert!(door.admit(b).is_err(), "full for the LAN");
-        let t5 = door.admit(own).unwrap();
-        assert!(door.admit(own).is_err(), "the reserve is used up too");
-        drop(t5);
-        drop(t1);
-        assert!(door.admit(a).is_ok(), "a ticket gives its place back");
-    }
-}
+mod tests;

@@ -20,8 +20,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::framing::Head;
-use super::{ApiError, Connection, Door, answer, is_the_box};
+use super::{ApiError, Connection, Counts, Door, Limits, RefusalLog, Upstream, answer, is_the_box};
 use crate::config::{Config, TlsMode};
+use std::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// The plain-HTTP page explaining how to trust the CA.
 pub const TRUST_PATH: &str = "/trust";
@@ -36,6 +39,42 @@ pub struct Tls {
     pub ca_pem: Option<String>,
     /// The HTTPS port redirects point at (the bound one).
     pub port: u16,
+}
+
+/// [`spawn`], and with `tls` also HTTPS on its listener (same caps, same requests); plain
+/// HTTP then serves the LAN only what [`plain_answer`] allows.
+pub fn spawn_with_tls(
+    listener: std::net::TcpListener,
+    tls: Option<(Tls, std::net::TcpListener)>,
+    limits: Limits,
+    upstream: Upstream,
+    stop: CancellationToken,
+) -> io::Result<JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    let (tls, tls_listener) = match tls {
+        Some((t, l)) => (Some(t), Some(tokio_listener(l)?)),
+        None => (None, None),
+    };
+    let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+    let door = Arc::new(Door {
+        limits,
+        upstream,
+        stop,
+        counts: Mutex::new(Counts::default()),
+        refused: Mutex::new(RefusalLog::default()),
+        tls,
+    });
+    let secure = tls_listener
+        .zip(acceptor)
+        .map(|(l, a)| tokio::spawn(accept_loop(l, door.clone(), a)));
+    let plain = tokio::spawn(super::accept_loop(listener, door));
+    Ok(tokio::spawn(async move {
+        let _ = plain.await;
+        if let Some(s) = secure {
+            let _ = s.await;
+        }
+    }))
 }
 
 /// Reads or makes the certificate `[server] tls` names, and binds `tls_listen`.
