@@ -111,7 +111,7 @@ mmdebstrap --mode=root --variant=apt --architectures="$arch" \
   --essential-hook='printf "ROOTPART=LABEL=cosmos-root\nCONSOLES=\"ttyS1,115200 tty0\"\n" > "$1/etc/default/raspi-firmware"' \
   --customize-hook="copy-in $deb /tmp" \
   --customize-hook="chroot \"\$1\" sh -c 'dpkg -i /tmp/$(basename "$deb") && rm /tmp/$(basename "$deb")'" \
-  --customize-hook='rm -f "$1/etc/cosmos/cosmosd.toml"' \
+  --customize-hook='rm -f "$1/etc/cosmos/cosmosd.toml" "$1/etc/cosmos/ca.crt" "$1/etc/cosmos/ca.key"' \
   --customize-hook="upload $files/cosmos-firstboot /usr/local/sbin/cosmos-firstboot" \
   --customize-hook='chmod 755 "$1/usr/local/sbin/cosmos-firstboot"' \
   --customize-hook="upload $files/cosmos-firstboot.service /etc/systemd/system/cosmos-firstboot.service" \

@@ -89,6 +89,10 @@ pub fn venue_config_text(simulated: bool) -> String {
 
 [server]
 listen = "0.0.0.0:8080"
+# HTTPS with the box-local CA made beside this file (ca.crt, ca.key); tablets trust it
+# once (http://<box>:8080/trust). "off" for plain HTTP only, "files" with cert_file/key_file.
+tls = "self-signed"
+tls_listen = "0.0.0.0:8443"
 
 [storage]
 data_dir = "/var/lib/cosmos"

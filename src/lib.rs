@@ -26,6 +26,7 @@ pub mod alerts;
 pub mod api;
 pub mod backup;
 pub mod bodies;
+pub mod ca;
 pub mod camera;
 pub mod clock;
 pub mod config;

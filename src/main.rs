@@ -46,6 +46,12 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         config: PathBuf,
     },
+    /// Make the box-local CA (`ca.crt`, `ca.key` 0600) of `tls = "self-signed"` in DIR
+    /// when it has none (the image's first boot; `init-config` does it too).
+    InitCa {
+        #[arg(value_name = "DIR", default_value = "/etc/cosmos")]
+        dir: PathBuf,
+    },
     /// Write a venue's first config with new secrets (the package's install step).
     InitConfig {
         #[arg(value_name = "PATH")]
@@ -251,9 +257,27 @@ fn run() -> anyhow::Result<()> {
                 }
             })
         }
+        Command::InitCa { dir } => {
+            let (_, made) = cosmosd::ca::ensure_ca(&dir)?;
+            println!(
+                "{}: {}",
+                dir.join(cosmosd::ca::CA_CERT).display(),
+                if made { "new box CA" } else { "box CA kept" }
+            );
+            Ok(())
+        }
         Command::InitConfig { path, simulated } => {
             demo::init_config(&path, simulated)?;
             println!("{}: written with new PINs", path.display());
+            // The box-local CA of `tls = "self-signed"`, beside the config.
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let dir = dir.unwrap_or(std::path::Path::new("."));
+            let (_, made) = cosmosd::ca::ensure_ca(dir)?;
+            println!(
+                "{}: {} (tablets trust it once: http://<box>:8080/trust)",
+                dir.join(cosmosd::ca::CA_CERT).display(),
+                if made { "new box CA" } else { "box CA kept" }
+            );
             Ok(())
         }
         Command::Backup {

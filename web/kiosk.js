@@ -27,6 +27,7 @@
       fix: "Corregir", send: "Sí, enviar",
       sending: "Enviando…", retrying: "Un momento: la conexión con COSMOS va lenta. Lo seguimos intentando, tus respuestas están a salvo.",
       offline: "Ahora no hay conexión con COSMOS. Tus respuestas siguen aquí: vuelve a pulsar «Sí, enviar» o avisa al personal.",
+      box_down: "COSMOS no responde ahora. Espera un momento: esta página vuelve a intentarlo sola.",
       thanks_title: "¡Ya estás en la lista!", thanks_body: "Después del show, tus fotos llegarán a:",
       thanks_fix: "¿No es tu correo? Avisa al personal de la sala: lo corrigen en un momento.",
       next: "Siguiente persona",
@@ -50,6 +51,7 @@
       fix: "Correct it", send: "Yes, send",
       sending: "Sending…", retrying: "One moment: the connection to COSMOS is slow. We keep trying; your answers are safe.",
       offline: "There is no connection to COSMOS right now. Your answers are still here: tap “Yes, send” again or tell the staff.",
+      box_down: "COSMOS is not answering right now. Please wait a moment: this page tries again by itself.",
       thanks_title: "You are on the list!", thanks_body: "After the show, your photos will go to:",
       thanks_fix: "Not your email? Tell the staff in the room: they can correct it in a moment.",
       next: "Next person",
@@ -398,7 +400,12 @@
 
   async function start() {
     const r = await api("GET", "/api/questionnaire");
-    if (r.status !== 200) { show("pair"); $("pair-error").textContent = t("offline"); return; }
+    if (r.status !== 200) {
+      // The box is down (the shell may come from the service worker): say so, try again.
+      show("pair"); $("pair-error").textContent = t("box_down");
+      setTimeout(start, 5000);
+      return;
+    }
     choices = r.body;
     setLang(lang);
     show(localStorage.getItem(TOKEN_KEY) ? "form-screen" : "pair");

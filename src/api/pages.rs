@@ -42,6 +42,17 @@ const PAGES: &[Page] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../web/kiosk.js"),
     },
+    // HTTPS (issue 16): wake lock and the kiosk shell's service worker.
+    Page {
+        path: "/assets/kiosk-secure.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../web/kiosk-secure.js"),
+    },
+    Page {
+        path: "/kiosk-sw.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../web/kiosk-sw.js"),
+    },
     Page {
         path: "/assets/host-text.js",
         content_type: "text/javascript; charset=utf-8",

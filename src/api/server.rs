@@ -156,10 +156,15 @@ pub fn start(listener: TcpListener, ctx: Arc<Context>) -> anyhow::Result<Server>
     let door_stop = tokio_util::sync::CancellationToken::new();
     let runtime =
         tokio::runtime::Handle::try_current().context("the API's door needs the tokio runtime")?;
+    let tls = door::tls::setup(&ctx.config)?;
+    if let Some((t, _)) = &tls {
+        log::info!(tls_port = t.port; "HTTPS on port {}", t.port);
+    }
     let door = {
         let _enter = runtime.enter();
-        door::spawn(
+        door::spawn_with_tls(
             listener,
+            tls,
             limits(&ctx.config, ctx.requests.clone()),
             upstream.clone(),
             door_stop.clone(),

@@ -18,6 +18,7 @@ pub mod backup;
 pub mod devices;
 pub mod mail;
 pub mod server;
+pub mod tls;
 pub mod venue;
 
 use std::fmt;
@@ -37,6 +38,7 @@ pub use devices::{
 };
 pub use mail::{MailConfig, MailTls, MailTransport, SmtpConfig};
 pub use server::{PrivacyConfig, ServerConfig, StorageConfig};
+pub use tls::{TlsConfig, TlsMode};
 pub use venue::{QuestionnaireConfig, ShowConfig};
 
 /// The validated configuration. Built only by [`Config::from_toml_str`] / [`Config::load`].
@@ -143,7 +145,7 @@ impl Config {
 
 /// Runs every section's check; the first bad key wins.
 fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
-    let server = server::server(raw.server)?;
+    let server = server::server(raw.server, base)?;
     let storage = server::storage(required(raw.storage, "storage")?, base)?;
     let camera = devices::camera(required(raw.camera, "camera")?, base)?;
     let lights = devices::lights(required(raw.lights, "lights")?)?;

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub anonymous_requests_per_minute: u32,
     /// Requests a minute with one token, whatever the address; half at once. 0: not limited.
     pub token_requests_per_minute: u32,
+    /// `tls`, `cert_file`, `key_file`, `tls_listen`: HTTPS at the front door.
+    pub tls: super::tls::TlsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +58,10 @@ pub(super) struct RawServer {
     events_keepalive_seconds: u32,
     anonymous_requests_per_minute: u32,
     token_requests_per_minute: u32,
+    tls: String,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    tls_listen: String,
 }
 
 impl Default for RawServer {
@@ -68,6 +74,10 @@ impl Default for RawServer {
             events_keepalive_seconds: 15,
             anonymous_requests_per_minute: 240,
             token_requests_per_minute: 3000,
+            tls: "off".into(),
+            cert_file: None,
+            key_file: None,
+            tls_listen: super::tls::DEFAULT_TLS_LISTEN.into(),
         }
     }
 }
@@ -102,7 +112,8 @@ impl Default for RawPrivacy {
     }
 }
 
-pub(super) fn server(r: RawServer) -> Result<ServerConfig, ConfigError> {
+pub(super) fn server(r: RawServer, base: &Path) -> Result<ServerConfig, ConfigError> {
+    let tls = super::tls::tls(&r.tls, r.cert_file, r.key_file, &r.tls_listen, base)?;
     let listen: SocketAddr = r.listen.parse().map_err(|_| {
         bad(
             "server.listen",
@@ -133,6 +144,7 @@ pub(super) fn server(r: RawServer) -> Result<ServerConfig, ConfigError> {
             "server.token_requests_per_minute",
             0..=1_000_000,
         )?,
+        tls,
     })
 }
 

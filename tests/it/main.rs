@@ -33,3 +33,4 @@ mod photos;
 mod service;
 mod shows;
 mod stats;
+mod tls;

@@ -33,6 +33,8 @@ pub(super) enum Stop {
     Quiet,
     /// Answer this, then close.
     Refuse(ApiError),
+    /// Send these bytes (a whole answer the door makes itself), then close.
+    Answer(Vec<u8>),
 }
 
 impl From<ApiError> for Stop {

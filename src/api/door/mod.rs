@@ -27,8 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -38,9 +37,11 @@ use super::ApiError;
 
 mod framing;
 pub mod limits;
+pub mod tls;
 use framing::{
     BodyKind, Head, Stop, forward_bytes, parse_chunked, parse_head, timed_out, too_long_head,
 };
+pub use tls::spawn_with_tls;
 
 /// Carries the client's `ip:port` from the door to the handlers (the throttle and the
 /// logs need it). Only the door can reach the Unix socket, and it drops any client-sent
@@ -112,6 +113,10 @@ impl Limits {
 /// renewal swaps it.
 pub type Upstream = Arc<RwLock<PathBuf>>;
 
+/// A connection's halves: a TCP socket's, or a TLS stream's once its handshake is done.
+type OwnedReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type OwnedWriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// Starts the door on `listener`; it runs until `stop` is cancelled, and the returned
 /// task ends once every connection task has let go.
 pub fn spawn(
@@ -120,16 +125,7 @@ pub fn spawn(
     upstream: Upstream,
     stop: CancellationToken,
 ) -> io::Result<JoinHandle<()>> {
-    listener.set_nonblocking(true)?;
-    let listener = TcpListener::from_std(listener)?;
-    let door = Arc::new(Door {
-        limits,
-        upstream,
-        stop,
-        counts: Mutex::new(Counts::default()),
-        refused: Mutex::new(RefusalLog::default()),
-    });
-    Ok(tokio::spawn(accept_loop(listener, door)))
+    tls::spawn_with_tls(listener, None, limits, upstream, stop)
 }
 
 struct Door {
@@ -140,6 +136,8 @@ struct Door {
     /// Refused connections are counted and logged at most every few seconds, so a flood
     /// does not flood the journal too.
     refused: Mutex<RefusalLog>,
+    /// HTTPS is on: plain HTTP from the LAN gets only what [`tls::plain_answer`] allows.
+    tls: Option<tls::Tls>,
 }
 
 #[derive(Default)]
@@ -310,11 +308,23 @@ struct Connection {
     up: Option<Upstreamed>,
     /// Cancelled when tiny_http closed its side: nothing more can be answered.
     upstream_closed: CancellationToken,
+    /// Arrived over TLS.
+    secure: bool,
 }
 
 impl Connection {
     fn new(sock: TcpStream, peer: SocketAddr, door: Arc<Door>) -> Connection {
         let (reader, writer) = sock.into_split();
+        Connection::from_halves(Box::new(reader), Box::new(writer), peer, door, false)
+    }
+
+    fn from_halves(
+        reader: OwnedReadHalf,
+        writer: OwnedWriteHalf,
+        peer: SocketAddr,
+        door: Arc<Door>,
+        secure: bool,
+    ) -> Connection {
         Connection {
             reader,
             writer: Some(writer),
@@ -323,6 +333,7 @@ impl Connection {
             buf: Vec::with_capacity(4096),
             up: None,
             upstream_closed: CancellationToken::new(),
+            secure,
         }
     }
 
@@ -348,6 +359,12 @@ impl Connection {
                             .check(ip, token.as_deref(), is_the_box(ip))
                     {
                         break Stop::Refuse(e);
+                    }
+                    if !self.secure
+                        && let Some(t) = &self.door.tls
+                        && let Some(a) = tls::plain_answer(t, &head, self.peer)
+                    {
+                        break Stop::Answer(a);
                     }
                     streaming = is_path(&head, EVENTS_PATH);
                     // Both answers take the connection and end with it.
@@ -498,11 +515,18 @@ impl Connection {
             }
         };
         let Some(mut w) = writer else { return };
-        if let Stop::Refuse(e) = end {
-            let status = e.status;
-            log::info!(client = self.peer.ip().to_string().as_str(), status = status, code = e.code;
-                "refused at the door: {} {}", status, e.code);
-            let _ = timeout(self.door.limits.write, w.write_all(&answer(e))).await;
+        let said = match end {
+            Stop::Refuse(e) => {
+                let status = e.status;
+                log::info!(client = self.peer.ip().to_string().as_str(), status = status, code = e.code;
+                    "refused at the door: {} {}", status, e.code);
+                Some(answer(e))
+            }
+            Stop::Answer(a) => Some(a),
+            Stop::Quiet => None,
+        };
+        if let Some(said) = said {
+            let _ = timeout(self.door.limits.write, w.write_all(&said)).await;
             let _ = w.shutdown().await;
             // Read what the client is still sending for a moment, so closing with unread
             // bytes does not reset the connection before the answer is read.
@@ -565,32 +589,4 @@ async fn copy_answers(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::framing::tests::limits;
-    use super::*;
-
-    #[test]
-    fn admission_caps_clients_and_keeps_a_reserve_for_the_box() {
-        let door = Arc::new(Door {
-            limits: limits(),
-            upstream: Arc::new(RwLock::new(PathBuf::new())),
-            stop: CancellationToken::new(),
-            counts: Mutex::new(Counts::default()),
-            refused: Mutex::new(RefusalLog::default()),
-        });
-        let a: IpAddr = "10.0.0.2".parse().unwrap();
-        let b: IpAddr = "10.0.0.3".parse().unwrap();
-        let own: IpAddr = "127.0.0.1".parse().unwrap();
-        let t1 = door.admit(a).unwrap();
-        let _t2 = door.admit(a).unwrap();
-        assert!(door.admit(a).is_err(), "per client");
-        let _t3 = door.admit(b).unwrap();
-        let _t4 = door.admit(b).unwrap();
-        assert!(door.admit(b).is_err(), "full for the LAN");
-        let t5 = door.admit(own).unwrap();
-        assert!(door.admit(own).is_err(), "the reserve is used up too");
-        drop(t5);
-        drop(t1);
-        assert!(door.admit(a).is_ok(), "a ticket gives its place back");
-    }
-}
+mod tests;
