@@ -211,6 +211,25 @@ pub async fn run(
                 let oncall = oncall.clone();
                 let now = tokio::task::spawn_blocking(move || {
                     let r = api::health_report(&c);
+                    // The disk reserve comes back once there is room above the floor.
+                    if let crate::health::Disk::Ok {
+                        free_bytes,
+                        min_free_bytes,
+                        ..
+                    } = r.disk
+                    {
+                        match crate::reserve::ensure(
+                            &c.config.storage.data_dir,
+                            free_bytes,
+                            min_free_bytes,
+                        ) {
+                            Ok(true) => {
+                                log::info!(bytes = crate::reserve::BYTES; "disk reserve in place")
+                            }
+                            Ok(false) => {}
+                            Err(e) => log::warn!("making the disk reserve failed: {e}"),
+                        }
+                    }
                     if oncall.round(&r, chrono::Utc::now()) {
                         c.outbox.wake();
                     }

@@ -9,6 +9,7 @@
 //! - [`photos`]: photo files (atomic writes) and their derivatives.
 //! - [`alerts`]: the host's alerts, raised and cleared where a condition is found, persisted.
 //! - [`health`]: the health report.
+//! - [`reserve`]: the ballast file released so the host can log in on a full disk.
 //! - [`oncall`]: the technician's alerts: conditions, alert mail and webhook calls.
 //! - [`retention`]: the daily purge of guest data past `privacy.retention_days`.
 //! - [`backup`]: `cosmosd backup` / `restore` (online SQLite backup + photos + manifest).
@@ -41,6 +42,7 @@ pub mod oncall;
 pub mod outbox;
 pub mod photos;
 pub mod pi;
+pub mod reserve;
 pub mod retention;
 pub mod selftest;
 pub mod service;

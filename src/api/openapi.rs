@@ -247,6 +247,9 @@ pub fn document(essences: &[Essence]) -> Doc {
             add("422", "a field is missing or invalid (named in `field`)");
         }
         add("500", "the box itself failed (logged)");
+        if route.method != "GET" {
+            add("507", "the data disk is full: nothing was written");
+        }
         if !route.roles.is_empty() {
             op.security = Some(vec![SecurityRequirement::new(
                 "bearer",

@@ -11,6 +11,7 @@ use super::wire::{self, Element, Energy, Language, Role};
 use super::{ApiError, Call, Context, Reply, input};
 use crate::access;
 use crate::show;
+use crate::store;
 
 /// A login: the role and its PIN (or password, or the show-control token).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,8 +87,19 @@ pub fn post_session(ctx: &Context, call: &Call) -> Result<Reply, ApiError> {
     let ttl = chrono::Duration::from_std(access::session_ttl(&ctx.config.auth, role))
         .map_err(|_| ApiError::internal())?;
     let expires = call.now + ttl;
-    ctx.store
-        .add_session(&access::token_hash(&token), role, call.now, expires)?;
+    let hash = access::token_hash(&token);
+    match ctx.store.add_session(&hash, role, call.now, expires) {
+        // A full disk must not keep the host (or the technician) out: the reserve goes,
+        // once, and the login is written in the room it leaves.
+        Err(store::Error::Full)
+            if matches!(role, access::Role::Host | access::Role::Technician)
+                && crate::reserve::release(&ctx.config.storage.data_dir) =>
+        {
+            log::error!(role = role.as_str(); "the data disk is full: the disk reserve was released so a login could be written");
+            ctx.store.add_session(&hash, role, call.now, expires)?;
+        }
+        r => r?,
+    }
     log::info!(role = role.as_str(); "session opened");
     Ok(Reply::json(
         201,

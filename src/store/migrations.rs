@@ -401,7 +401,11 @@ mod tests {
         let v: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v as usize, MIGRATIONS.len(), "and every later migration ran");
+        assert_eq!(
+            v as usize,
+            MIGRATIONS.len(),
+            "and every later migration ran"
+        );
         c.execute(
             "INSERT INTO camera_bodies (key, serial, model, first_seen, last_seen)
              VALUES ('serial:1', '1', 'm', 0, 0)",

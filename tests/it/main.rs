@@ -18,6 +18,7 @@ mod corrections;
 mod door;
 mod email;
 mod events;
+mod full_disk;
 mod gphoto2;
 mod guests;
 mod hardening;
