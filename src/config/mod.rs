@@ -28,7 +28,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 pub use auth::AuthConfig;
-pub use backup::{BackupConfig, Destination};
+pub use backup::{BackupConfig, Destination, SshTarget};
 pub use devices::{
     BCM_PINS, CameraBackend, CameraConfig, CheckThresholds, FocusPolicy, LightsBackend,
     LightsConfig, PosingStyle,
