@@ -33,6 +33,7 @@ pub const MANIFEST: &str = "MANIFEST.sha256";
 pub const CONFIG_DIR: &str = "config";
 
 mod scheduled;
+mod ssh;
 pub use scheduled::{BackupStatus, STATUS_FILE, Scheduled, read_status, scheduled};
 /// The lock a running daemon holds on its data folder (restore needs it free).
 pub const LOCK_FILE: &str = "cosmosd.lock";

@@ -21,7 +21,12 @@ use crate::config::{Config, Destination};
 /// The last scheduled run's outcome, in the data folder.
 pub const STATUS_FILE: &str = "backup-status";
 /// Sets are folders named `cosmos-YYYYMMDDTHHMMSS.mmmZ` (so names sort by time).
-const SET_PREFIX: &str = "cosmos-";
+pub(super) const SET_PREFIX: &str = "cosmos-";
+
+/// The name of the set made at `now`.
+pub(super) fn set_name(now: DateTime<Utc>) -> String {
+    format!("{SET_PREFIX}{}", now.format("%Y%m%dT%H%M%S%.3fZ"))
+}
 
 /// What the last scheduled backups did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -136,6 +141,7 @@ fn run(config: &Config, config_path: &Path, now: DateTime<Utc>) -> anyhow::Resul
             drop(mount);
             r
         }
+        Destination::Ssh(target) => super::ssh::write_set(config, config_dir, target, now),
     }
 }
 
@@ -145,7 +151,7 @@ fn write_set(
     root: &Path,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Scheduled> {
-    let name = format!("{SET_PREFIX}{}", now.format("%Y%m%dT%H%M%S%.3fZ"));
+    let name = set_name(now);
     let set = root.join(&name);
     let summary = backup_with(config, &set, Some(config_dir))?;
     verify(&set).with_context(|| format!("verifying the new set {}", set.display()))?;

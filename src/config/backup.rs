@@ -1,5 +1,13 @@
 //! `[backup]`: where `cosmosd backup --scheduled` (the systemd timer) writes its sets,
 //! and how many it keeps.
+//!
+//! `destination` is a folder, `usb:LABEL` (the drive with that filesystem label), or
+//! `ssh://user@host[:port]/path` (a set made in the data folder, copied with `rsync -a`
+//! over ssh, verified there, see `src/backup/ssh.rs`). For ssh the box logs in with its
+//! own key, `ssh_key` (default `backup_ssh_key` beside the config file), and trusts only
+//! the host keys in `known_hosts` (default `backup_known_hosts` beside the config file;
+//! seed it once with `ssh-keyscan -p PORT HOST >> /etc/cosmos/backup_known_hosts` and
+//! compare the fingerprint with the backup host's own `ssh-keygen -lf`).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +22,18 @@ pub enum Destination {
     Folder(PathBuf),
     /// The drive with this filesystem label, mounted for the run and unmounted after.
     UsbLabel(String),
+    /// `ssh://user@host[:port]/path`: rsync over ssh to a folder on another machine.
+    Ssh(SshTarget),
+}
+
+/// Where an ssh destination points. `path` holds only letters, digits and `/._-` (it is
+/// put on the remote shell's command line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
 }
 
 impl std::fmt::Display for Destination {
@@ -21,6 +41,7 @@ impl std::fmt::Display for Destination {
         match self {
             Destination::Folder(p) => write!(f, "{}", p.display()),
             Destination::UsbLabel(l) => write!(f, "usb:{l}"),
+            Destination::Ssh(t) => write!(f, "ssh://{}@{}:{}{}", t.user, t.host, t.port, t.path),
         }
     }
 }
@@ -31,6 +52,10 @@ pub struct BackupConfig {
     pub destination: Option<Destination>,
     /// Sets kept at the destination; older ones are removed after a new one verified.
     pub keep: u32,
+    /// The box's private key for ssh destinations.
+    pub ssh_key: PathBuf,
+    /// The only host keys an ssh destination may show (StrictHostKeyChecking).
+    pub known_hosts: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +63,8 @@ pub struct BackupConfig {
 pub(super) struct RawBackup {
     destination: Option<String>,
     keep: u32,
+    ssh_key: Option<String>,
+    known_hosts: Option<String>,
 }
 
 impl Default for RawBackup {
@@ -45,6 +72,8 @@ impl Default for RawBackup {
         RawBackup {
             destination: None,
             keep: 7,
+            ssh_key: None,
+            known_hosts: None,
         }
     }
 }
@@ -59,12 +88,7 @@ pub(super) fn backup(r: RawBackup, base: &Path) -> Result<BackupConfig, ConfigEr
                 "must not be empty (leave it out for no scheduled backups)",
             ));
         }
-        Some(d) if d.starts_with("ssh://") => {
-            return Err(bad(
-                key,
-                "ssh:// destinations are not supported by this cosmosd yet: use a folder or usb:LABEL",
-            ));
-        }
+        Some(d) if d.starts_with("ssh://") => Some(Destination::Ssh(ssh_target(d)?)),
         Some(d) => match d.strip_prefix("usb:") {
             Some(label) => {
                 let ok = !label.is_empty()
@@ -83,16 +107,78 @@ pub(super) fn backup(r: RawBackup, base: &Path) -> Result<BackupConfig, ConfigEr
             None => Some(Destination::Folder(resolve(base, PathBuf::from(d)))),
         },
     };
+    let file = |v: Option<String>, k: &str, default: &str| -> Result<PathBuf, ConfigError> {
+        match v.as_deref().map(str::trim) {
+            Some("") => Err(bad(k, "must not be empty (leave it out for the default)")),
+            Some(p) => Ok(resolve(base, PathBuf::from(p))),
+            None => Ok(base.join(default)),
+        }
+    };
     Ok(BackupConfig {
         destination,
         keep: in_range(r.keep, "backup.keep", 1..=365)?,
+        ssh_key: file(r.ssh_key, "backup.ssh_key", "backup_ssh_key")?,
+        known_hosts: file(r.known_hosts, "backup.known_hosts", "backup_known_hosts")?,
+    })
+}
+
+/// Parses `ssh://user@host[:port]/path`.
+fn ssh_target(d: &str) -> Result<SshTarget, ConfigError> {
+    let key = "backup.destination";
+    let form = "must be ssh://user@host[:port]/path";
+    let rest = &d["ssh://".len()..];
+    let (auth, path) = rest
+        .find('/')
+        .map(|i| rest.split_at(i))
+        .ok_or_else(|| bad(key, format!("{form} (no /path)")))?;
+    let (user, hostport) = auth
+        .split_once('@')
+        .ok_or_else(|| bad(key, format!("{form} (no user@)")))?;
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad(key, format!("{form} (port {p:?} is not 1..65535)")))?,
+        ),
+        None => (hostport, 22),
+    };
+    let word = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with('-')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    if !word(user) {
+        return Err(bad(key, format!("{form} (user {user:?})")));
+    }
+    if !word(host) {
+        return Err(bad(key, format!("{form} (host {host:?})")));
+    }
+    let path_ok = path.len() > 1
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+        && !path.split('/').any(|c| c == "..");
+    if !path_ok {
+        return Err(bad(
+            key,
+            format!("{form} (the path may hold only letters, digits and /._-, no ..)"),
+        ));
+    }
+    Ok(SshTarget {
+        user: user.into(),
+        host: host.into(),
+        port,
+        path: path.trim_end_matches('/').into(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{MINIMAL, assert_refused, parse};
-    use super::Destination;
+    use super::{Destination, SshTarget};
 
     #[test]
     fn backup_keys_take_defaults_and_are_checked() {
@@ -116,14 +202,31 @@ mod tests {
             c.backup.destination,
             Some(Destination::Folder("/mnt/backup".into()))
         );
+        let c = parse(&format!(
+            "{MINIMAL}\n[backup]\ndestination = \"ssh://cosmos@nas.local:2222/srv/backups/\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.backup.destination,
+            Some(Destination::Ssh(SshTarget {
+                user: "cosmos".into(),
+                host: "nas.local".into(),
+                port: 2222,
+                path: "/srv/backups".into()
+            }))
+        );
+        assert!(c.backup.ssh_key.ends_with("backup_ssh_key"));
+        assert!(c.backup.known_hosts.ends_with("backup_known_hosts"));
         for (text, key) in [
             ("destination = \"\"", "backup.destination"),
             ("destination = \"usb:\"", "backup.destination"),
             ("destination = \"usb:has space\"", "backup.destination"),
-            (
-                "destination = \"ssh://cosmos@nas/backups\"",
-                "backup.destination",
-            ),
+            ("destination = \"ssh://nas/backups\"", "backup.destination"),
+            ("destination = \"ssh://c@nas:0/b\"", "backup.destination"),
+            ("destination = \"ssh://c@nas/b;rm\"", "backup.destination"),
+            ("destination = \"ssh://c@nas/../b\"", "backup.destination"),
+            ("destination = \"ssh://c@-oProxy/b\"", "backup.destination"),
+            ("ssh_key = \"\"", "backup.ssh_key"),
             ("keep = 0", "backup.keep"),
             ("kept = 2", "backup.kept"),
         ] {

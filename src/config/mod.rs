@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 pub use alerts::AlertsConfig;
 pub use auth::AuthConfig;
-pub use backup::{BackupConfig, Destination};
+pub use backup::{BackupConfig, Destination, SshTarget};
 pub use devices::{
     BCM_PINS, CameraBackend, CameraConfig, CheckThresholds, FocusPolicy, LightsBackend,
     LightsConfig, PosingStyle,
