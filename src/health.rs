@@ -314,65 +314,71 @@ fn problems(r: &Report) -> Vec<String> {
     out
 }
 
+/// A report where all is well at `t`, for the tests of what reads reports.
+#[cfg(test)]
+pub(crate) fn all_well_at(t: chrono::DateTime<chrono::Utc>) -> Report {
+    use crate::outbox::UplinkState;
+    Report {
+        status: Status::Ok,
+        version: "0",
+        uptime_seconds: 1,
+        database: Database::Ok,
+        disk: Disk::Ok {
+            free_bytes: 9_000_000_000,
+            total_bytes: 10_000_000_000,
+            min_free_bytes: 1,
+        },
+        camera: CameraState {
+            connected: true,
+            since: t,
+            ..CameraState::before_connect("simulated")
+        },
+        camera_body: None,
+        alerts: Vec::new(),
+        missing_files: Vec::new(),
+        lights: Lights {
+            state: LightsState {
+                backend: "simulated",
+                program: "off",
+                on: vec![false],
+            },
+            pins: vec![17],
+        },
+        mail: Mail {
+            transport: Transport::File,
+            uplink: Uplink {
+                state: UplinkState::Up,
+                since: t,
+                last_error: None,
+                next_try: None,
+            },
+            counts: Some(MailCounts {
+                queued: 0,
+                sent: 3,
+                failed: 0,
+                oldest_queued: None,
+            }),
+        },
+        privacy: Privacy {
+            retention_days: 30,
+            last_purge: None,
+        },
+        board: crate::pi::Board::default(),
+        backup: Backup::default(),
+        technician: Technician::default(),
+        login_flood: false,
+        problems: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::UplinkState;
     use chrono::{DateTime, Utc};
 
     fn all_well() -> Report {
         let t = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-        Report {
-            status: Status::Ok,
-            version: "0",
-            uptime_seconds: 1,
-            database: Database::Ok,
-            disk: Disk::Ok {
-                free_bytes: 9_000_000_000,
-                total_bytes: 10_000_000_000,
-                min_free_bytes: 1,
-            },
-            camera: CameraState {
-                connected: true,
-                since: t,
-                ..CameraState::before_connect("simulated")
-            },
-            camera_body: None,
-            alerts: Vec::new(),
-            missing_files: Vec::new(),
-            lights: Lights {
-                state: LightsState {
-                    backend: "simulated",
-                    program: "off",
-                    on: vec![false],
-                },
-                pins: vec![17],
-            },
-            mail: Mail {
-                transport: Transport::File,
-                uplink: Uplink {
-                    state: UplinkState::Up,
-                    since: t,
-                    last_error: None,
-                    next_try: None,
-                },
-                counts: Some(MailCounts {
-                    queued: 0,
-                    sent: 3,
-                    failed: 0,
-                    oldest_queued: None,
-                }),
-            },
-            privacy: Privacy {
-                retention_days: 30,
-                last_purge: None,
-            },
-            board: crate::pi::Board::default(),
-            backup: Backup::default(),
-            technician: Technician::default(),
-            login_flood: false,
-            problems: Vec::new(),
-        }
+        all_well_at(t)
     }
 
     #[test]

@@ -1,8 +1,4 @@
 use super::*;
-use crate::camera::CameraState;
-use crate::health::{Backup, Database, Lights, Mail, Privacy, Status, Technician, Transport};
-use crate::lights::LightsState;
-use crate::outbox::Uplink;
 
 fn cfg() -> crate::config::AlertsConfig {
     let text = crate::demo::config_text();
@@ -11,52 +7,7 @@ fn cfg() -> crate::config::AlertsConfig {
 }
 
 fn well(now: DateTime<Utc>) -> Report {
-    Report {
-        status: Status::Ok,
-        version: "0",
-        uptime_seconds: 1,
-        database: Database::Ok,
-        disk: Disk::Ok {
-            free_bytes: 9_000_000_000,
-            total_bytes: 10_000_000_000,
-            min_free_bytes: 1,
-        },
-        camera: CameraState {
-            connected: true,
-            since: now,
-            ..CameraState::before_connect("simulated")
-        },
-        camera_body: None,
-        alerts: Vec::new(),
-        missing_files: Vec::new(),
-        lights: Lights {
-            state: LightsState {
-                backend: "simulated",
-                program: "off",
-                on: vec![false],
-            },
-            pins: vec![17],
-        },
-        mail: Mail {
-            transport: Transport::File,
-            uplink: Uplink {
-                state: UplinkState::Up,
-                since: now,
-                last_error: None,
-                next_try: None,
-            },
-            counts: None,
-        },
-        privacy: Privacy {
-            retention_days: 30,
-            last_purge: None,
-        },
-        board: crate::pi::Board::default(),
-        backup: Backup::default(),
-        technician: Technician::default(),
-        login_flood: false,
-        problems: Vec::new(),
-    }
+    crate::health::all_well_at(now)
 }
 
 fn names(on: &[(Condition, On)]) -> Vec<&'static str> {
