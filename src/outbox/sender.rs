@@ -242,62 +242,57 @@ fn deliver(sh: &Shared, tech: &[TechMail], due: &[Mail]) -> Result<(), String> {
         MailTransport::Smtp(smtp) => {
             let mut conn = connect(smtp).map_err(|e| mask_addresses(&e))?;
             set_uplink(sh, UplinkState::Up, None, None);
-            for m in tech {
-                if stopping(sh) {
-                    break;
-                }
-                let (envelope, bytes) = match message::build_technician(m, &sh.config.mail.from) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        record_technician(sh, m, Outcome::Failed(e.to_string()));
-                        continue;
-                    }
-                };
-                match conn.send(&envelope, &bytes) {
-                    Ok(_) => record_technician(sh, m, Outcome::Sent),
-                    Err(e) => {
-                        let text = e.to_string();
-                        let outcome = if e.is_permanent() || e.is_client() {
-                            Outcome::Failed(text)
-                        } else {
-                            Outcome::Deferred(text)
-                        };
-                        record_technician(sh, m, outcome);
-                        return Ok(());
-                    }
-                }
+            let tech_build = |m: &TechMail| message::build_technician(m, &sh.config.mail.from);
+            let tech_record = |m: &TechMail, o| record_technician(sh, m, o);
+            if send_all(sh, &mut conn, tech, tech_build, tech_record)
+                && send_all(
+                    sh,
+                    &mut conn,
+                    due,
+                    |m| build(sh, m),
+                    |m, o| record(sh, m, o),
+                )
+            {
+                let _ = conn.quit();
             }
-            for m in due {
-                if stopping(sh) {
-                    break;
-                }
-                let (envelope, bytes) = match build(sh, m) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        record(sh, m, Outcome::Failed(e.to_string()));
-                        continue;
-                    }
-                };
-                match conn.send(&envelope, &bytes) {
-                    Ok(_) => record(sh, m, Outcome::Sent),
-                    Err(e) => {
-                        let text = e.to_string();
-                        let outcome = if e.is_permanent() || e.is_client() {
-                            Outcome::Failed(text)
-                        } else {
-                            Outcome::Deferred(text)
-                        };
-                        record(sh, m, outcome);
-                        // lettre has closed the connection; the next round reconnects for
-                        // the rest of the batch.
-                        return Ok(());
-                    }
-                }
-            }
-            let _ = conn.quit();
             Ok(())
         }
     }
+}
+
+/// Sends `items` over `conn`, recording each outcome; false when the connection broke
+/// (lettre has closed it: the next round reconnects for the rest).
+fn send_all<T>(
+    sh: &Shared,
+    conn: &mut SmtpConnection,
+    items: &[T],
+    build: impl Fn(&T) -> Result<(Envelope, Vec<u8>), message::BuildError>,
+    record: impl Fn(&T, Outcome),
+) -> bool {
+    for m in items {
+        if stopping(sh) {
+            break;
+        }
+        let (envelope, bytes) = match build(m) {
+            Ok(b) => b,
+            Err(e) => {
+                record(m, Outcome::Failed(e.to_string()));
+                continue;
+            }
+        };
+        if let Err(e) = conn.send(&envelope, &bytes) {
+            let text = e.to_string();
+            let outcome = if e.is_permanent() || e.is_client() {
+                Outcome::Failed(text)
+            } else {
+                Outcome::Deferred(text)
+            };
+            record(m, outcome);
+            return false;
+        }
+        record(m, Outcome::Sent);
+    }
+    true
 }
 
 /// Records one attempt and logs one line for it.
