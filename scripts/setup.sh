@@ -11,10 +11,11 @@ want=(gcc g++ libc6-dev pkg-config cmake nasm libgphoto2-dev libclang-dev)
 # real SMTP server (aiosmtpd, under Debian's /usr/bin/python3) for the mail tests, and
 # drive the tablets' pages in Debian's chromium; systemd-analyze checks the unit;
 # promtool (Debian's prometheus package; its server is not started) checks /metrics.
-# The ssh backup tests start a real sshd on a loopback port and copy with rsync.
+# The ssh backup tests start a real sshd on a loopback port and copy with rsync; the
+# encrypted backup tests make a throwaway key with age-keygen and open a set with age.
 if [[ "${1:-}" == "--test" ]]; then
   want+=(dpkg-dev libltdl-dev libexif-dev libvips-tools gphoto2 python3-aiosmtpd chromium systemd prometheus)
-  want+=(rsync openssh-server openssh-client)
+  want+=(rsync openssh-server openssh-client age)
   command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
 fi
 

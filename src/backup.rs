@@ -31,9 +31,21 @@ use crate::store::{self, Contents, DB_FILE};
 pub const MANIFEST: &str = "MANIFEST.sha256";
 /// Inside a set: the venue's configuration folder, as it was.
 pub const CONFIG_DIR: &str = "config";
+/// Inside a set: files the configuration names outside its folder, under their absolute
+/// path (`external/srv/secrets/smtp-password`).
+pub const EXTERNAL_DIR: &str = "external";
+/// Inside a set: the mail copies of the data folder.
+pub const MAIL_DIR: &str = "mail";
+/// Inside a set: the mode and owner of each configuration file, for `--with-config`.
+pub const PERMISSIONS: &str = "PERMISSIONS";
 
+mod config_files;
+mod crypt;
+mod rebuild;
 mod scheduled;
 mod ssh;
+use config_files::{Permissions, config_files, is_temporary};
+pub use rebuild::{RestoreOptions, restore_set};
 pub use scheduled::{BackupStatus, STATUS_FILE, Scheduled, read_status, scheduled};
 /// The lock a running daemon holds on its data folder (restore needs it free).
 pub const LOCK_FILE: &str = "cosmosd.lock";
@@ -73,17 +85,14 @@ pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
 }
 
 /// Writes a backup of the configured data folder into `dest` (which must not exist yet,
-/// or be an empty folder).
-pub fn backup(config: &Config, dest: &Path) -> anyhow::Result<Summary> {
-    backup_with(config, dest, None)
-}
-
-/// [`backup`], with the venue's configuration folder (config, secret files, templates)
-/// copied into the set's `config/` when given.
+/// or be an empty folder), with the venue's configuration when `config_file` is given:
+/// its folder (config, secret files, templates) into the set's `config/`, and the files
+/// it names outside that folder into `external/<their absolute path>`. Sealed to
+/// `backup.encrypt_to` when recipients are set.
 pub fn backup_with(
     config: &Config,
     dest: &Path,
-    config_dir: Option<&Path>,
+    config_file: Option<&Path>,
 ) -> anyhow::Result<Summary> {
     let data_dir = &config.storage.data_dir;
     let db = data_dir.join(DB_FILE);
@@ -109,7 +118,11 @@ pub fn backup_with(
     let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let result = write_backup(data_dir, &db, &tmp, config_dir);
+    let sink = match config.backup.encrypt_to.as_slice() {
+        [] => Sink::Plain,
+        keys => Sink::Sealed(crypt::Sealer::new(keys)?),
+    };
+    let result = write_backup(data_dir, &db, &tmp, config_file, sink);
     fix_owner(data_dir);
     let summary = match result {
         Ok(s) => s,
@@ -126,13 +139,65 @@ pub fn backup_with(
     Ok(summary)
 }
 
+/// Where a set's files go: copied as they are, or each sealed to the age recipients.
+enum Sink {
+    Plain,
+    Sealed(crypt::Sealer),
+}
+
+impl Sink {
+    fn put(&mut self, src: &Path, root: &Path, name: &str) -> anyhow::Result<()> {
+        match self {
+            Sink::Plain => {
+                let dst = root.join(name);
+                if let Some(p) = dst.parent() {
+                    fs::create_dir_all(p)?;
+                }
+                fs::copy(src, &dst).with_context(|| format!("copying {}", src.display()))?;
+                Ok(())
+            }
+            Sink::Sealed(s) => s.put(src, root, name),
+        }
+    }
+
+    fn put_bytes(&mut self, bytes: &[u8], root: &Path, name: &str) -> anyhow::Result<()> {
+        match self {
+            Sink::Plain => fs::write(root.join(name), bytes)
+                .with_context(|| format!("writing {name} in the set")),
+            Sink::Sealed(s) => s.put_bytes(bytes, root, name),
+        }
+    }
+
+    /// Writes the manifest(s): a sealed set gets its sealed plain manifest and marker,
+    /// then both kinds get `MANIFEST.sha256` over the files as they lie in the set.
+    fn finish(self, root: &Path) -> anyhow::Result<(u64, u64)> {
+        if let Sink::Sealed(s) = self {
+            s.finish(root)?;
+        }
+        write_manifest(root)
+    }
+}
+
 fn write_backup(
     data_dir: &Path,
     db: &Path,
     tmp: &Path,
-    config_dir: Option<&Path>,
+    config_file: Option<&Path>,
+    mut sink: Sink,
 ) -> anyhow::Result<Summary> {
-    let contents = store::snapshot(db, &tmp.join(DB_FILE))?;
+    // A sealed set never holds the database in the clear, not even for a moment: the
+    // snapshot is taken in the data folder and sealed from there.
+    let snap = match sink {
+        Sink::Plain => tmp.join(DB_FILE),
+        Sink::Sealed(_) => data_dir.join(format!(".{DB_FILE}.backup-{}", std::process::id())),
+    };
+    let contents = store::snapshot(db, &snap);
+    if let (Sink::Sealed(_), Ok(_)) = (&sink, &contents) {
+        let sealed = sink.put(&snap, tmp, DB_FILE);
+        let _ = fs::remove_file(&snap);
+        sealed?;
+    }
+    let contents = contents?;
     let mut summary = summary_of(&contents);
     let from = PhotoFiles::new(data_dir);
     let to = PhotoFiles::new(tmp);
@@ -143,65 +208,97 @@ fn write_backup(
                 summary.missing.push(rel(data_dir, &src));
                 continue;
             }
-            fs::create_dir_all(dst.parent().unwrap())?;
-            fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+            sink.put(&src, tmp, &rel(tmp, &dst))?;
         }
     }
-    if let Some(dir) = config_dir {
-        copy_config(dir, &tmp.join(CONFIG_DIR), data_dir)
-            .with_context(|| format!("copying the configuration in {}", dir.display()))?;
+    // The mail copies (the file transport's .eml files, the technician's alerts).
+    let mail = data_dir.join(MAIL_DIR);
+    if mail.is_dir() {
+        let mut files = Vec::new();
+        walk(&mail, &mut files)?;
+        for f in files.iter().filter(|f| !is_temporary(f)) {
+            sink.put(f, tmp, &format!("{MAIL_DIR}/{}", rel(&mail, f)))?;
+        }
     }
-    let (files, bytes) = write_manifest(tmp)?;
+    if let Some(file) = config_file {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let entries = config_files(dir, file, data_dir)
+            .with_context(|| format!("listing the configuration in {}", dir.display()))?;
+        let mut perms = Permissions::of(data_dir);
+        for (src, name) in &entries {
+            sink.put(src, tmp, name)?;
+            perms.add(src, name)?;
+        }
+        sink.put_bytes(perms.text.as_bytes(), tmp, PERMISSIONS)?;
+    }
+    let (files, bytes) = sink.finish(tmp)?;
     summary.files = files;
     summary.bytes = bytes;
     Ok(summary)
 }
 
-/// Restores the backup in `src` into the configured data folder.
+/// Restores the (plain) backup in `src` into the configured data folder.
 pub fn restore(config: &Config, src: &Path) -> anyhow::Result<Summary> {
     let data_dir = &config.storage.data_dir;
-    let (files, bytes) = verify(src)?;
+    verify(src)?;
+    if crypt::is_sealed(src) {
+        bail!("{} is encrypted: give --identity KEYFILE", src.display());
+    }
     fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let _lock = lock_data_dir(data_dir)?;
-
-    // Stage beside the live data (same filesystem, so the swap is two renames).
-    let staged_db = data_dir.join(format!("{DB_FILE}.restoring"));
-    let staged_photos = data_dir.join("photos.restoring");
-    let _ = fs::remove_file(&staged_db);
-    let _ = fs::remove_dir_all(&staged_photos);
-    copy_file(&src.join(DB_FILE), &staged_db)?;
-    let summary = summary_of(&store::inspect_copy(&staged_db, &src.join(DB_FILE))?);
-    if src.join("photos").exists() {
-        copy_tree(&src.join("photos"), &staged_photos)?;
-    } else {
-        fs::create_dir_all(&staged_photos)?;
-    }
-
-    // Move what is there aside (never deleted), then swap the staged copy in.
-    let live_db = data_dir.join(DB_FILE);
-    let live_photos = data_dir.join("photos");
     let aside = data_dir.join(format!(
         "replaced-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
     ));
+    restore_locked(config, src, &aside)
+}
+
+/// The restore itself, with the data folder's lock held and `src` verified: stages the
+/// database, photos and mail copies beside the live data, moves what is there to `aside`
+/// (never deleted), then swaps the staged copy in.
+fn restore_locked(config: &Config, src: &Path, aside: &Path) -> anyhow::Result<Summary> {
+    let data_dir = &config.storage.data_dir;
+    let (files, bytes) = verify(src)?;
+    // Stage beside the live data (same filesystem, so the swap is renames).
+    let staged_db = data_dir.join(format!("{DB_FILE}.restoring"));
+    let staged = |d: &str| data_dir.join(format!("{d}.restoring"));
+    let _ = fs::remove_file(&staged_db);
+    for d in ["photos", MAIL_DIR] {
+        let _ = fs::remove_dir_all(staged(d));
+    }
+    copy_file(&src.join(DB_FILE), &staged_db)?;
+    let summary = summary_of(&store::inspect_copy(&staged_db, &src.join(DB_FILE))?);
+    for d in ["photos", MAIL_DIR] {
+        if src.join(d).exists() {
+            copy_tree(&src.join(d), &staged(d))?;
+        } else {
+            fs::create_dir_all(staged(d))?;
+        }
+    }
+
     let mut moved = Vec::new();
     for name in [
         DB_FILE.to_string(),
         format!("{DB_FILE}-wal"),
         format!("{DB_FILE}-shm"),
         "photos".into(),
-        "mail".into(),
+        MAIL_DIR.into(),
     ] {
         let p = data_dir.join(&name);
         if p.exists() {
-            fs::create_dir_all(&aside)?;
+            fs::create_dir_all(aside)?;
             fs::rename(&p, aside.join(&name))
                 .with_context(|| format!("moving {} aside", p.display()))?;
             moved.push(name);
         }
     }
-    fs::rename(&staged_photos, &live_photos)?;
-    fs::rename(&staged_db, &live_db)?;
+    for d in ["photos", MAIL_DIR] {
+        fs::rename(staged(d), data_dir.join(d))?;
+    }
+    fs::rename(&staged_db, data_dir.join(DB_FILE))?;
     sync_dir(data_dir)?;
     if !moved.is_empty() {
         log::info!(aside = aside.display().to_string().as_str(); "restore: the previous data was moved aside: {}", moved.join(", "));
@@ -249,7 +346,7 @@ pub fn verify(src: &Path) -> anyhow::Result<(u64, u64)> {
                 path.display()
             );
         }
-        has_db |= name == DB_FILE;
+        has_db |= name == DB_FILE || name == format!("{DB_FILE}{}", crypt::SUFFIX);
         files += 1;
         bytes += len;
     }
@@ -311,25 +408,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         } else if t.is_file() {
             out.push(e.path());
         }
-    }
-    Ok(())
-}
-
-/// Copies the configuration folder's files (config, secret files, templates), leaving out
-/// the data folder when it lies inside (a config next to its data, as in `cosmosd demo`).
-fn copy_config(from: &Path, to: &Path, data_dir: &Path) -> anyhow::Result<()> {
-    let skip = fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-    let mut files = Vec::new();
-    walk(from, &mut files)?;
-    fs::create_dir_all(to)?;
-    for f in &files {
-        let real = fs::canonicalize(f).unwrap_or_else(|_| f.clone());
-        if real.starts_with(&skip) {
-            continue;
-        }
-        let dst = to.join(f.strip_prefix(from)?);
-        fs::create_dir_all(dst.parent().unwrap_or(to))?;
-        copy_file(f, &dst)?;
     }
     Ok(())
 }

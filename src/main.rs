@@ -60,8 +60,9 @@ enum Command {
         #[arg(long)]
         simulated: bool,
     },
-    /// Copy the database (online, consistent) and the photos into a new folder DEST,
-    /// with a SHA-256 manifest. Safe while the daemon runs.
+    /// Copy the database (online, consistent), the photos, the mail copies and the
+    /// configuration into a new folder DEST, with a SHA-256 manifest; encrypted to
+    /// `backup.encrypt_to` when set. Safe while the daemon runs.
     /// With --scheduled (the systemd timer): a new set at `[backup] destination` with the
     /// configuration folder too, verified, then the sets beyond `backup.keep` removed.
     Backup {
@@ -74,11 +75,19 @@ enum Command {
     },
     /// Check a backup's manifest and put it in place of the data folder (stop the daemon
     /// first). The data it replaces is moved to `replaced-<time>/` in the data folder.
+    /// SRC is a set, a folder of sets (the newest is taken) or usb:LABEL.
     Restore {
         #[arg(long, value_name = "PATH", default_value = "/etc/cosmos/cosmosd.toml")]
         config: PathBuf,
+        /// The age key file that opens an encrypted set.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        /// Put the set's configuration back too (config folder, secret files, CA), in
+        /// place of the config at --config: rebuilding a dead box.
+        #[arg(long)]
+        with_config: bool,
         #[arg(value_name = "SRC")]
-        src: PathBuf,
+        src: String,
     },
     /// Render an example guest's mail with the venue's templates into an .eml file.
     PreviewMail {
@@ -303,10 +312,12 @@ fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Backup { config, dest, .. } => {
+        Command::Backup {
+            config: path, dest, ..
+        } => {
             let dest = dest.context("give DEST, or --scheduled")?;
-            let config = Config::load(&config)?;
-            let s = cosmosd::backup::backup(&config, &dest)?;
+            let config = Config::load(&path)?;
+            let s = cosmosd::backup::backup_with(&config, &dest, Some(&path))?;
             println!(
                 "{}: {} guests, {} shows, {} photos; {} files, {} bytes (check: cd {} && sha256sum -c {})",
                 dest.display(),
@@ -323,18 +334,31 @@ fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Restore { config, src } => {
-            let config = Config::load(&config)?;
-            let s = cosmosd::backup::restore(&config, &src)?;
+        Command::Restore {
+            config,
+            identity,
+            with_config,
+            src,
+        } => {
+            let done = cosmosd::backup::restore_set(&cosmosd::backup::RestoreOptions {
+                config_path: config,
+                src,
+                identity,
+                with_config,
+            })?;
+            let s = &done.summary;
             println!(
-                "{} restored into {}: {} guests, {} shows, {} photos; {} files checked",
-                src.display(),
-                config.storage.data_dir.display(),
+                "{} restored{}: {} guests, {} shows, {} photos; {} files checked",
+                done.set,
+                if done.sealed { " (decrypted)" } else { "" },
                 s.guests,
                 s.shows,
                 s.photos,
                 s.files
             );
+            for f in &done.config_files {
+                println!("  config: {}", f.display());
+            }
             Ok(())
         }
         Command::LightsOff { config } => {

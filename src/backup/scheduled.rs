@@ -126,34 +126,30 @@ fn run(config: &Config, config_path: &Path, now: DateTime<Utc>) -> anyhow::Resul
     let Some(dest) = &config.backup.destination else {
         bail!("no [backup] destination in the config: nothing to do");
     };
-    let config_dir = config_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     match dest {
         Destination::Folder(root) => {
             fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-            write_set(config, config_dir, root, now)
+            write_set(config, config_path, root, now)
         }
         Destination::UsbLabel(label) => {
             let mount = Mounted::by_label(label, &config.storage.data_dir)?;
-            let r = write_set(config, config_dir, &mount.dir, now);
+            let r = write_set(config, config_path, &mount.dir, now);
             drop(mount);
             r
         }
-        Destination::Ssh(target) => super::ssh::write_set(config, config_dir, target, now),
+        Destination::Ssh(target) => super::ssh::write_set(config, config_path, target, now),
     }
 }
 
 fn write_set(
     config: &Config,
-    config_dir: &Path,
+    config_path: &Path,
     root: &Path,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Scheduled> {
     let name = set_name(now);
     let set = root.join(&name);
-    let summary = backup_with(config, &set, Some(config_dir))?;
+    let summary = backup_with(config, &set, Some(config_path))?;
     verify(&set).with_context(|| format!("verifying the new set {}", set.display()))?;
     let pruned = prune(root, config.backup.keep, &name)?;
     Ok(Scheduled {
@@ -193,12 +189,13 @@ fn prune(root: &Path, keep: u32, newest: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// A drive mounted for one run; unmounted (and its folder removed) on drop.
-struct Mounted {
-    dir: PathBuf,
+pub(super) struct Mounted {
+    pub(super) dir: PathBuf,
 }
 
 impl Mounted {
-    fn by_label(label: &str, data_dir: &Path) -> anyhow::Result<Mounted> {
+    /// Mounts the drive labelled `label` on a new folder in `under`.
+    pub(super) fn by_label(label: &str, data_dir: &Path) -> anyhow::Result<Mounted> {
         // No cache: a drive unplugged since must not be found by its old entry.
         let out = Command::new("blkid")
             .args(["-c", "/dev/null", "-L", label])

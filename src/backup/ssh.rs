@@ -33,7 +33,7 @@ pub const STAGING_DIR: &str = ".backup-staging";
 /// One scheduled run to an ssh destination.
 pub(super) fn write_set(
     config: &Config,
-    config_dir: &Path,
+    config_path: &Path,
     target: &SshTarget,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Scheduled> {
@@ -45,7 +45,7 @@ pub(super) fn write_set(
     let local = staging.join(&name);
     let remote = Remote::new(config, target)?;
     let result = (|| {
-        let summary = backup_with(config, &local, Some(config_dir))?;
+        let summary = backup_with(config, &local, Some(config_path))?;
         verify(&local).with_context(|| format!("verifying the staged set {}", local.display()))?;
         let pruned = remote.put_verified(&local, &name, config.backup.keep)?;
         Ok(Scheduled {

@@ -56,6 +56,9 @@ pub struct BackupConfig {
     pub ssh_key: PathBuf,
     /// The only host keys an ssh destination may show (StrictHostKeyChecking).
     pub known_hosts: PathBuf,
+    /// age recipients (`age1…` public keys): when given, every file of a set is encrypted
+    /// to them, and only a matching identity (`cosmosd restore --identity`) opens it.
+    pub encrypt_to: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +68,7 @@ pub(super) struct RawBackup {
     keep: u32,
     ssh_key: Option<String>,
     known_hosts: Option<String>,
+    encrypt_to: Vec<String>,
 }
 
 impl Default for RawBackup {
@@ -74,6 +78,7 @@ impl Default for RawBackup {
             keep: 7,
             ssh_key: None,
             known_hosts: None,
+            encrypt_to: Vec::new(),
         }
     }
 }
@@ -119,7 +124,27 @@ pub(super) fn backup(r: RawBackup, base: &Path) -> Result<BackupConfig, ConfigEr
         keep: in_range(r.keep, "backup.keep", 1..=365)?,
         ssh_key: file(r.ssh_key, "backup.ssh_key", "backup_ssh_key")?,
         known_hosts: file(r.known_hosts, "backup.known_hosts", "backup_known_hosts")?,
+        encrypt_to: recipients(r.encrypt_to)?,
     })
+}
+
+/// Checks each `encrypt_to` entry is an age X25519 recipient (what `age-keygen -y` prints).
+fn recipients(list: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::with_capacity(list.len());
+    for (i, r) in list.into_iter().enumerate() {
+        let r = r.trim().to_string();
+        if r.parse::<age::x25519::Recipient>().is_err() {
+            return Err(bad(
+                &format!("backup.encrypt_to[{i}]"),
+                "must be an age public key (age1…, as `age-keygen -y KEYFILE` prints it)",
+            ));
+        }
+        if out.contains(&r) {
+            return Err(bad(&format!("backup.encrypt_to[{i}]"), "is given twice"));
+        }
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// Parses `ssh://user@host[:port]/path`.
@@ -217,6 +242,14 @@ mod tests {
         );
         assert!(c.backup.ssh_key.ends_with("backup_ssh_key"));
         assert!(c.backup.known_hosts.ends_with("backup_known_hosts"));
+        assert!(c.backup.encrypt_to.is_empty());
+        let key = age::x25519::Identity::generate().to_public().to_string();
+        let c = parse(&format!("{MINIMAL}\n[backup]\nencrypt_to = [\"{key}\"]\n")).unwrap();
+        assert_eq!(c.backup.encrypt_to, [key.clone()]);
+        assert_refused(
+            &format!("{MINIMAL}\n[backup]\nencrypt_to = [\"{key}\", \"{key}\"]\n"),
+            "backup.encrypt_to[1]",
+        );
         for (text, key) in [
             ("destination = \"\"", "backup.destination"),
             ("destination = \"usb:\"", "backup.destination"),
@@ -228,6 +261,11 @@ mod tests {
             ("destination = \"ssh://c@-oProxy/b\"", "backup.destination"),
             ("ssh_key = \"\"", "backup.ssh_key"),
             ("keep = 0", "backup.keep"),
+            ("encrypt_to = [\"age1nope\"]", "backup.encrypt_to[0]"),
+            (
+                "encrypt_to = [\"ssh-ed25519 AAAA\"]",
+                "backup.encrypt_to[0]",
+            ),
             ("kept = 2", "backup.kept"),
         ] {
             assert_refused(&format!("{MINIMAL}\n[backup]\n{text}\n"), key);

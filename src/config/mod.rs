@@ -143,6 +143,42 @@ impl Config {
     }
 }
 
+/// The files and folders the config file at `path` names (secret files, CA and key files,
+/// templates, ssh keys: every `*_file`, `*_dir`, `ssh_key` and `known_hosts` value, resolved
+/// like the config resolves them), without the data folder. Backups keep them, since a
+/// venue may keep a secret outside the configuration folder.
+pub fn named_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("invalid config file {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    fn walk(t: &toml::Table, section: &str, base: &Path, out: &mut Vec<PathBuf>) {
+        for (k, v) in t {
+            match v {
+                toml::Value::Table(inner) => walk(inner, k, base, out),
+                toml::Value::String(s)
+                    if !(section == "storage" && k == "data_dir")
+                        && (k.ends_with("_file")
+                            || k.ends_with("_dir")
+                            || k == "ssh_key"
+                            || k == "known_hosts") =>
+                {
+                    let p = resolve(base, PathBuf::from(s));
+                    if !out.contains(&p) {
+                        out.push(p);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(&table, "", base, &mut out);
+    Ok(out)
+}
+
 /// Runs every section's check; the first bad key wins.
 fn validate(raw: Raw, base: &Path) -> Result<Config, ConfigError> {
     let server = server::server(raw.server, base)?;

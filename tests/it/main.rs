@@ -32,6 +32,7 @@ mod metrics;
 mod oncall;
 mod ops;
 mod photos;
+mod rebuild;
 mod service;
 mod shows;
 mod stats;

@@ -409,13 +409,13 @@ fn a_failed_scheduled_backup_fails_the_run_and_shows_in_health() {
 }
 
 /// A filesystem image with a label on a loop device, detached on drop.
-struct LabelledDrive {
-    dev: String,
+pub(crate) struct LabelledDrive {
+    pub(crate) dev: String,
     _dir: tempfile::TempDir,
 }
 
 impl LabelledDrive {
-    fn new(label: &str, mb: u64) -> LabelledDrive {
+    pub(crate) fn new(label: &str, mb: u64) -> LabelledDrive {
         assert!(
             rustix::process::geteuid().is_root(),
             "the usb:LABEL test needs root for a loop device (the CI machines run the suite as root)"
@@ -447,7 +447,7 @@ impl LabelledDrive {
     }
 
     /// The sets on the drive (mounted read-only for a look).
-    fn sets(&self) -> Vec<String> {
+    pub(crate) fn sets(&self) -> Vec<String> {
         let mnt = tempfile::tempdir().unwrap();
         let o = Command::new("mount")
             .args(["-o", "ro", &self.dev])
