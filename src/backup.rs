@@ -249,11 +249,20 @@ pub fn restore(config: &Config, src: &Path) -> anyhow::Result<Summary> {
     }
     fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let _lock = lock_data_dir(data_dir)?;
-    let aside = data_dir.join(format!(
-        "replaced-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-    ));
-    restore_locked(config, src, &aside)
+    restore_locked(config, src, &aside_dir(data_dir))
+}
+
+/// A new `replaced-<time>` folder name in the data folder (never one already there: two
+/// restores in one second keep both).
+fn aside_dir(data_dir: &Path) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let mut p = data_dir.join(format!("replaced-{stamp}"));
+    let mut n = 1;
+    while p.exists() {
+        n += 1;
+        p = data_dir.join(format!("replaced-{stamp}-{n}"));
+    }
+    p
 }
 
 /// The restore itself, with the data folder's lock held and `src` verified: stages the
@@ -511,6 +520,16 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_restores_in_one_second_keep_both_asides() {
+        let d = tempfile::tempdir().unwrap();
+        let first = aside_dir(d.path());
+        fs::create_dir(&first).unwrap();
+        let second = aside_dir(d.path());
+        assert_ne!(first, second);
+        assert!(!second.exists());
+    }
 
     #[test]
     fn run_as_root_files_go_to_the_data_folders_owner() {

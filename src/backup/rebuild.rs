@@ -16,8 +16,8 @@ use anyhow::{Context, bail};
 use super::config_files::{Owned, Service, apply, external_path, read_permissions};
 use super::scheduled::{Mounted, SET_PREFIX};
 use super::{
-    CONFIG_DIR, EXTERNAL_DIR, MANIFEST, PERMISSIONS, Summary, copy_file, crypt, lock_data_dir, rel,
-    restore_locked, verify, walk,
+    CONFIG_DIR, EXTERNAL_DIR, MANIFEST, PERMISSIONS, Summary, aside_dir, copy_file, crypt,
+    lock_data_dir, rel, restore_locked, verify, walk,
 };
 use crate::config::Config;
 
@@ -107,10 +107,7 @@ pub fn restore_set(o: &RestoreOptions) -> anyhow::Result<Restored> {
             }
             None => set.clone(),
         };
-        let aside = data_dir.join(format!(
-            "replaced-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ));
+        let aside = aside_dir(&data_dir);
         let config_files = if o.with_config {
             put_config_back(&plain, &config_dir, &data_dir, &aside)?
         } else {

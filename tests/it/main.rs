@@ -8,6 +8,7 @@ mod common;
 
 mod alerts;
 mod auth;
+mod backup_bench;
 mod backup_remote;
 mod browser;
 mod camera_bodies;
