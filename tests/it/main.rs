@@ -36,3 +36,4 @@ mod service;
 mod shows;
 mod stats;
 mod tls;
+mod upgrade;
