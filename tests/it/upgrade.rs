@@ -75,7 +75,17 @@ fn previous_cosmosd() -> &'static Path {
         }
         let started = std::time::Instant::now();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        // Without the variables cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_…):
+        // build scripts that watch them (ring's) would run again, and everything built on
+        // them again, here and at the next `cargo test`.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("CARGO_") && k != "CARGO_HOME" {
+                build.env_remove(k);
+            }
+        }
+        let out = build
             .args(["build", "--locked", "--bin", "cosmosd-previous", "--manifest-path"])
             .arg(src.join("Cargo.toml"))
             .arg("--target-dir")
@@ -84,7 +94,6 @@ fn previous_cosmosd() -> &'static Path {
             // the time, and the dependencies (optimised as always) are the tests' own.
             .args(["--config", "profile.dev.package.cosmosd.opt-level=0"])
             .args(["--config", "profile.dev.package.cosmosd.debug=0"])
-            .env_remove("CARGO_TARGET_DIR")
             .output()
             .unwrap();
         assert!(
