@@ -264,6 +264,15 @@ fn upgrade_from_the_previous_release_then_roll_back_by_the_readme_loses_nothing(
         "{backup:?}"
     );
     assert!(said.contains(&backup.display().to_string()), "{said}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backups).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o750,
+            "guest data: root and the cosmos group only"
+        );
+    }
     assert_eq!(
         cosmosd::store::schema_of_file(&backup.join("cosmos.db")).unwrap(),
         PREVIOUS_SCHEMA
@@ -345,39 +354,14 @@ fn a_database_from_a_newer_cosmosd_is_refused_naming_the_backup_that_restores_it
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), |_| {});
     let data = dir.path().join("data");
-    let usr_bin = dir.path().join("usr-bin");
-    std::fs::create_dir_all(&usr_bin).unwrap();
-    std::os::unix::fs::symlink(BIN, usr_bin.join("cosmosd")).unwrap();
     let p = Process::spawn(&config, &[]);
     a_night(&p, "now");
     let before = state(&p);
 
-    // The next release's preinst (this one with its schema raised) while this one serves.
-    let ours = std::fs::read_to_string(Path::new(ROOT).join("debian/preinst")).unwrap();
+    // The next release's preinst while this one serves.
     let schema = cosmosd::store::MIGRATIONS.len();
-    let next = ours.replacen(
-        &format!("\nSCHEMA={schema}\n"),
-        &format!("\nSCHEMA={}\n", schema + 1),
-        1,
-    );
-    assert_ne!(next, ours, "debian/preinst sets SCHEMA={schema}");
-    let next_preinst = dir.path().join("next-preinst");
-    std::fs::write(&next_preinst, next).unwrap();
-    let out = Command::new("sh")
-        .arg(&next_preinst)
-        .args(["upgrade", "0.1.0", "0.2.0"])
-        .env(
-            "PATH",
-            format!("{}:{}", usr_bin.display(), std::env::var("PATH").unwrap()),
-        )
-        .env("COSMOSD_PREINST_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said) = next_preinst(dir.path(), &config, "0.1.0");
+    assert!(ok, "{said}");
     let backup = only_entry(&dir.path().join("data-upgrade-backups"));
     assert!(p.stop());
 
@@ -417,6 +401,73 @@ fn a_database_from_a_newer_cosmosd_is_refused_naming_the_backup_that_restores_it
     let p = Process::spawn(&config, &[]);
     assert_eq!(state(&p), before);
     assert!(p.stop());
+}
+
+/// The next release's preinst (this one with its schema raised), as dpkg runs it with
+/// the current cosmosd installed.
+fn next_preinst(dir: &Path, config: &Path, old_version: &str) -> (bool, String) {
+    let usr_bin = dir.join("usr-bin");
+    if !usr_bin.exists() {
+        std::fs::create_dir_all(&usr_bin).unwrap();
+        std::os::unix::fs::symlink(BIN, usr_bin.join("cosmosd")).unwrap();
+    }
+    let ours = std::fs::read_to_string(Path::new(ROOT).join("debian/preinst")).unwrap();
+    let schema = cosmosd::store::MIGRATIONS.len();
+    let next = ours.replacen(
+        &format!("\nSCHEMA={schema}\n"),
+        &format!("\nSCHEMA={}\n", schema + 1),
+        1,
+    );
+    assert_ne!(next, ours, "debian/preinst sets SCHEMA={schema}");
+    let script = dir.join("next-preinst");
+    std::fs::write(&script, next).unwrap();
+    let out = Command::new("sh")
+        .arg(&script)
+        .args(["upgrade", old_version, "0.2.0"])
+        .env(
+            "PATH",
+            format!("{}:{}", usr_bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("COSMOSD_PREINST_CONFIG", config)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_preinst_keeps_the_newest_three_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), |_| {});
+    let p = Process::spawn(&config, &[]);
+    a_night(&p, "kept");
+    let backups = dir.path().join("data-upgrade-backups");
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&backups)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut made = Vec::new();
+    for v in ["0.1.1", "0.1.2", "0.1.3", "0.1.4"] {
+        // One upgrade attempt a second at most: the names carry the second.
+        let second = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        while chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string() == second {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let (ok, said) = next_preinst(dir.path(), &config, v);
+        assert!(ok, "{said}");
+        let new: Vec<String> = names().into_iter().filter(|n| !made.contains(n)).collect();
+        assert_eq!(new.len(), 1, "{new:?}");
+        made.push(new[0].clone());
+    }
+    assert!(p.stop());
+    let mut newest = made[1..].to_vec();
+    newest.sort();
+    assert_eq!(names(), newest, "the oldest ({}) went", made[0]);
 }
 
 /// A tmpfs of `mb` MiB mounted on a new folder, unmounted when dropped.
