@@ -13,6 +13,7 @@
 //! - [`oncall`]: the technician's alerts: conditions, alert mail and webhook calls.
 //! - [`retention`]: the daily purge of guest data past `privacy.retention_days`.
 //! - [`backup`]: `cosmosd backup` / `restore` (online SQLite backup + photos + manifest).
+//! - [`upgrade`]: the pre-upgrade backups of the package and the rollback advice.
 //! - [`camera`]: the camera trait-like device, its backends and its owner task.
 //! - [`bodies`]: per-body counters (by serial) written behind the camera owner.
 //! - [`clock`]: "now" as a value (the system clock; tests stop it with tokio's paused time).
@@ -49,3 +50,4 @@ pub mod service;
 pub mod show;
 pub mod store;
 pub mod studio;
+pub mod upgrade;

@@ -249,10 +249,13 @@ fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Run { config } => {
+        Command::Run { config: path } => {
             logging::init();
-            let config = Config::load(&config)?;
+            let config = Config::load(&path)?;
             lights_off_on_panic(&config);
+            // A database from a newer cosmosd (a rollback): name the backup to restore.
+            let data_dir = config.storage.data_dir.clone();
+            let explain = |e| cosmosd::upgrade::explain_refusal(e, &path, &data_dir);
             serve(config, |addr| {
                 cosmosd::service::ready(addr);
                 if let Some(period) = cosmosd::service::watchdog_period() {
@@ -265,6 +268,7 @@ fn run() -> anyhow::Result<()> {
                     }
                 }
             })
+            .map_err(explain)
         }
         Command::InitCa { dir } => {
             let (_, made) = cosmosd::ca::ensure_ca(&dir)?;

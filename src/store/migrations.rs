@@ -2,7 +2,7 @@
 //! database from `user_version` N-1 to N. Never edit a migration that has shipped:
 //! add a new one.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub const MIGRATIONS: &[&str] = &[
@@ -299,17 +299,42 @@ CREATE INDEX technician_outbox_by_time ON technician_outbox (created_at);
 "#,
 ];
 
+/// A database from a newer cosmosd: it is left as it is (never downgraded). The caller
+/// names the backup that puts the previous state back (`crate::upgrade`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the database has schema version {found}, newer than this cosmosd knows ({known}); \
+     run the newer cosmosd or restore a backup"
+)]
+pub struct NewerSchema {
+    /// The database's `user_version`.
+    pub found: usize,
+    /// The schema this binary brings (the number of migrations).
+    pub known: usize,
+}
+
+/// The schema version (`user_version`) of a database file, opened read-only: a backup's
+/// copy, which is one file without a write-ahead log.
+pub fn schema_of_file(path: &std::path::Path) -> anyhow::Result<usize> {
+    let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .with_context(|| format!("reading the schema version of {}", path.display()))?;
+    Ok(v as usize)
+}
+
 /// Brings the database up to the newest schema, one migration per transaction; refuses
 /// a database from a newer cosmosd.
 pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let current: usize =
         conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
     if current > MIGRATIONS.len() {
-        bail!(
-            "the database has schema version {current}, newer than this cosmosd knows ({}); \
-             run the newer cosmosd or restore a backup",
-            MIGRATIONS.len()
-        );
+        return Err(NewerSchema {
+            found: current,
+            known: MIGRATIONS.len(),
+        }
+        .into());
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -52,7 +52,7 @@ pub use backup::{Contents, inspect_copy, snapshot};
 pub use cameras::{BodyDelta, BodyRecoveries, CameraBody};
 pub use erasure::Erased;
 pub use guests::Guest;
-pub use migrations::MIGRATIONS;
+pub use migrations::{MIGRATIONS, NewerSchema, schema_of_file};
 pub use outbox::{Mail, MailCounts, MailDraft};
 pub use photos::{NewPhoto, Photo};
 pub use registrations::{KEY_LIFETIME, Registration};

@@ -38,3 +38,4 @@ mod service;
 mod shows;
 mod stats;
 mod tls;
+mod upgrade;
