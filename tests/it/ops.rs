@@ -394,6 +394,7 @@ fn a_failed_scheduled_backup_fails_the_run_and_shows_in_health() {
     std::fs::write(&dest, "not a folder").unwrap();
     let d = Daemon::start_custom(|c| {
         c.set("backup.destination", dest.to_str().unwrap());
+        c.technician_alerts(3600.0);
     });
     let (ok, out, err) = cli(&["backup", "--scheduled"], &d.config_file());
     assert!(!ok, "{out}{err}");
@@ -406,6 +407,37 @@ fn a_failed_scheduled_backup_fails_the_run_and_shows_in_health() {
         "{h}"
     );
     assert_eq!(h["backup"]["last_ok_at"], Value::Null, "{h}");
+
+    // The technician is told (the file transport keeps the alert mail), and told again
+    // when a run works.
+    let conditions = |d: &Daemon| -> Vec<String> {
+        d.req("GET", "/api/health", None, None).body["technician"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["condition"].as_str().unwrap().to_string())
+            .collect()
+    };
+    wait_for(20, "the backup_failed alert", || {
+        conditions(&d)
+            .contains(&"backup_failed".to_string())
+            .then_some(())
+    });
+    assert_eq!(conditions(&d), ["backup_failed"]);
+    let alerts = d.dir.path().join("data/mail/technician");
+    wait_for(20, "the alert mail", || {
+        (files_under(&alerts).len() == 1).then_some(())
+    });
+    std::fs::remove_file(&dest).unwrap();
+    let (ok, out, err) = cli(&["backup", "--scheduled"], &d.config_file());
+    assert!(ok, "{out}{err}");
+    wait_for(20, "the backup_failed alert to end", || {
+        (!conditions(&d).contains(&"backup_failed".to_string())).then_some(())
+    });
+    assert_eq!(conditions(&d), Vec::<String>::new());
+    wait_for(20, "the end notice", || {
+        (files_under(&alerts).len() == 2).then_some(())
+    });
 }
 
 /// A filesystem image with a label on a loop device, detached on drop.
