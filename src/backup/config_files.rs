@@ -195,10 +195,6 @@ mod tests {
     fn owners_travel_as_roles() {
         let then = Service { uid: 998, gid: 997 };
         let now = Service { uid: 120, gid: 121 };
-        let p = Permissions {
-            service: then,
-            text: String::new(),
-        };
         assert_eq!(then.role(0, then.uid), "root");
         assert_eq!(then.role(998, then.uid), "service");
         assert_eq!(then.role(1000, then.uid), "1000");
@@ -225,7 +221,6 @@ mod tests {
                 ),
             ]
         );
-        drop(p);
     }
 
     #[test]

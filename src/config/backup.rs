@@ -245,7 +245,7 @@ mod tests {
         assert!(c.backup.encrypt_to.is_empty());
         let key = age::x25519::Identity::generate().to_public().to_string();
         let c = parse(&format!("{MINIMAL}\n[backup]\nencrypt_to = [\"{key}\"]\n")).unwrap();
-        assert_eq!(c.backup.encrypt_to, [key.clone()]);
+        assert_eq!(c.backup.encrypt_to, std::slice::from_ref(&key));
         assert_refused(
             &format!("{MINIMAL}\n[backup]\nencrypt_to = [\"{key}\", \"{key}\"]\n"),
             "backup.encrypt_to[1]",

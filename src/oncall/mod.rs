@@ -286,8 +286,15 @@ impl Oncall {
                 queued |= self.notice_open(o, now);
             }
         }
-        if let Err(e) = self.store.tidy_technician(now, KEEP) {
-            log::error!("alerts: tidying the technician outbox failed: {e}");
+        match self.store.tidy_technician(now, KEEP) {
+            // The file transport's copies of the removed alerts go with them.
+            Ok((_, removed)) => {
+                let dir = self.config.storage.data_dir.join("mail").join("technician");
+                for id in removed {
+                    let _ = std::fs::remove_file(dir.join(format!("{id}.eml")));
+                }
+            }
+            Err(e) => log::error!("alerts: tidying the technician outbox failed: {e}"),
         }
         let m = &self.config.mail;
         webhook::drain(

@@ -338,9 +338,14 @@ impl Store {
         })
     }
 
-    /// Queued technician messages past their lifetime fail; returns how many. Sent and
-    /// failed ones older than `keep` are removed (the journal keeps the history).
-    pub fn tidy_technician(&self, now: DateTime<Utc>, keep: Duration) -> Result<u64> {
+    /// Queued technician messages past their lifetime fail. Sent and failed ones older
+    /// than `keep` are removed (the journal keeps the history). Returns how many failed,
+    /// and the ids removed (their `.eml` copies go too).
+    pub fn tidy_technician(
+        &self,
+        now: DateTime<Utc>,
+        keep: Duration,
+    ) -> Result<(u64, Vec<String>)> {
         let before = now - chrono::Duration::from_std(keep).unwrap_or_default();
         self.write(|tx| {
             let n = tx.execute(
@@ -349,11 +354,14 @@ impl Store {
                  WHERE status = ?2 AND expires_at <= ?1",
                 params![ms(now), MailStatus::Queued, MailStatus::Failed],
             )?;
-            tx.execute(
-                "DELETE FROM technician_outbox WHERE status != ?1 AND created_at < ?2",
-                params![MailStatus::Queued, ms(before)],
-            )?;
-            Ok(n as u64)
+            let removed = tx
+                .prepare(
+                    "DELETE FROM technician_outbox WHERE status != ?1 AND created_at < ?2
+                     RETURNING id",
+                )?
+                .query_map(params![MailStatus::Queued, ms(before)], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok((n as u64, removed))
         })
     }
 
@@ -429,10 +437,10 @@ mod tests {
         s.technician_sent(&due[0].id, t0).unwrap();
         assert_eq!(s.technician_queued().unwrap().0, 5);
         let later = t0 + chrono::Duration::hours(2);
-        assert_eq!(
-            s.tidy_technician(later, Duration::from_secs(60)).unwrap(),
-            5
-        );
+        let (failed, removed) = s.tidy_technician(later, Duration::from_secs(60)).unwrap();
+        assert_eq!(failed, 5);
+        assert_eq!(removed.len(), 6, "the sent one and the five failed");
+        assert!(removed.contains(&due[0].id));
         assert!(
             s.technician_mails(100).unwrap().is_empty(),
             "old ones tidied"
