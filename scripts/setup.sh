@@ -44,3 +44,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: no Rust toolchain found. Install Rust 1.88 or newer (https://rustup.rs) and run again." >&2
   exit 1
 fi
+
+# The supply-chain test (tests/it/supply_chain.rs) runs cargo-deny: built once with
+# cargo install at a fixed version (about six minutes on two cores), then found on PATH.
+if [[ "${1:-}" == "--test" ]]; then
+  have=$(cargo deny --version 2>/dev/null || true)
+  if [[ $have != "cargo-deny 0.20.2" ]]; then
+    echo "setup: installing cargo-deny 0.20.2" >&2
+    cargo install --locked --quiet cargo-deny --version 0.20.2
+  fi
+fi

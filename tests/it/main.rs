@@ -37,5 +37,6 @@ mod rebuild;
 mod service;
 mod shows;
 mod stats;
+mod supply_chain;
 mod tls;
 mod upgrade;
