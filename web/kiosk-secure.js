@@ -11,7 +11,12 @@
     if (!("wakeLock" in navigator) || document.visibilityState !== "visible") return;
     try {
       lock = await navigator.wakeLock.request("screen");
-      lock.addEventListener("release", () => { lock = null; });
+      // Said on the page for the technician's devtools (and the browser test).
+      document.documentElement.dataset.wakeLock = "held";
+      lock.addEventListener("release", () => {
+        lock = null;
+        document.documentElement.dataset.wakeLock = "released";
+      });
     } catch (_) {
       // Refused (battery saver, no user gesture yet): the screen dims as before.
     }

@@ -330,6 +330,17 @@ impl Daemon {
         self.stop_inner()
     }
 
+    /// Stops the daemon, keeping what [`Stopped::start`] needs to start it again on the
+    /// same data, config and address (so something can be checked while it is down).
+    pub fn stop_keeping(mut self) -> Stopped {
+        self.stop_inner().unwrap();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Stopped {
+            dir,
+            config: self.config.clone(),
+        }
+    }
+
     /// Stops the daemon and hands over its temp dir (data folder and config) to the caller.
     pub fn into_dir(mut self) -> tempfile::TempDir {
         self.stop_inner().unwrap();
@@ -344,6 +355,18 @@ impl Daemon {
             Some(t) => t.join().expect("daemon thread panicked"),
             None => Ok(()),
         }
+    }
+}
+
+/// A daemon stopped by [`Daemon::stop_keeping`].
+pub struct Stopped {
+    dir: tempfile::TempDir,
+    config: String,
+}
+
+impl Stopped {
+    pub fn start(self) -> Daemon {
+        Daemon::start_in(self.dir, self.config)
     }
 }
 

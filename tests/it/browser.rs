@@ -57,6 +57,28 @@ fn the_host_console_keeps_failures_in_sight_and_asks_before_destroying() {
 /// Runs `script` with `args`; the script asks for camera changes on its stdout (`CAMERA
 /// unplug`, `plug`, `weak`) and waits for `ok`. Returns its log; fails unless it ends well.
 fn run_node_driving_camera(d: &Daemon, script: &str, args: &[&str]) -> String {
+    run_node_answering(script, args, |line| match line {
+        "CAMERA unplug" => {
+            d.camera.unplug();
+            true
+        }
+        "CAMERA plug" => {
+            d.camera.plug();
+            true
+        }
+        "CAMERA weak" => {
+            d.camera.set_battery(12);
+            d.camera.set_free_images(4);
+            true
+        }
+        _ => false,
+    })
+}
+
+/// Runs `script` with `args`; each line it prints that `answer` acts on (returning true)
+/// is answered `ok` on its stdin, every other line is its log. Returns the log; fails
+/// unless the script ends well and said `ok:` at least once.
+fn run_node_answering(script: &str, args: &[&str], mut answer: impl FnMut(&str) -> bool) -> String {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::process::Stdio;
 
@@ -78,26 +100,54 @@ fn run_node_driving_camera(d: &Daemon, script: &str, args: &[&str]) -> String {
     let mut log = String::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
-        match line.as_str() {
-            "CAMERA unplug" => d.camera.unplug(),
-            "CAMERA plug" => d.camera.plug(),
-            "CAMERA weak" => {
-                d.camera.set_battery(12);
-                d.camera.set_free_images(4);
-            }
-            _ => {
-                log.push_str(&line);
-                log.push('\n');
-                continue;
-            }
+        if answer(&line) {
+            writeln!(stdin, "ok").unwrap();
+        } else {
+            log.push_str(&line);
+            log.push('\n');
         }
-        writeln!(stdin, "ok").unwrap();
     }
     let status = child.wait().unwrap();
     log.push_str(&errors.join().unwrap());
     assert!(status.success(), "{log}");
     assert!(log.contains("ok:"), "{log}");
     log
+}
+
+/// The kiosk in a secure context (tests/browser/shell.mjs): a screen wake lock, the shell
+/// kept by its service worker, a reload while the daemon is stopped still showing the
+/// kiosk saying the box is not answering, and the form back by itself when a daemon
+/// answers again on the same address and data.
+#[test]
+fn the_kiosk_stays_awake_and_survives_a_reload_while_the_box_is_down() {
+    let port = crate::common::free_port();
+    let mut daemon = Some(Daemon::start_custom(|c| {
+        c.set("server.listen", format!("127.0.0.1:{port}"));
+    }));
+    let url = format!("http://127.0.0.1:{port}");
+    let mut stopped = None;
+    let log = run_node_answering(
+        "shell.mjs",
+        &[&url, KIOSK_PIN, &screenshots("shell")],
+        |line| match line {
+            "DAEMON stop" => {
+                stopped = Some(daemon.take().expect("a daemon to stop").stop_keeping());
+                true
+            }
+            "DAEMON start" => {
+                daemon = Some(stopped.take().expect("a stopped daemon").start());
+                true
+            }
+            _ => false,
+        },
+    );
+    println!("{log}");
+    assert!(log.contains("ok: the kiosk came back"), "{log}");
+    daemon
+        .take()
+        .expect("the daemon started again")
+        .stop()
+        .unwrap();
 }
 
 /// The host console's camera check (tests/browser/check.mjs): the prompt before the first
