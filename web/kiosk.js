@@ -28,6 +28,7 @@
       sending: "Enviando…", retrying: "Un momento: la conexión con COSMOS va lenta. Lo seguimos intentando, tus respuestas están a salvo.",
       offline: "Ahora no hay conexión con COSMOS. Tus respuestas siguen aquí: vuelve a pulsar «Sí, enviar» o avisa al personal.",
       box_down: "COSMOS no responde ahora. Espera un momento: esta página vuelve a intentarlo sola.",
+      down_title: "Un momento",
       thanks_title: "¡Ya estás en la lista!", thanks_body: "Después del show, tus fotos llegarán a:",
       thanks_fix: "¿No es tu correo? Avisa al personal de la sala: lo corrigen en un momento.",
       next: "Siguiente persona",
@@ -52,6 +53,7 @@
       sending: "Sending…", retrying: "One moment: the connection to COSMOS is slow. We keep trying; your answers are safe.",
       offline: "There is no connection to COSMOS right now. Your answers are still here: tap “Yes, send” again or tell the staff.",
       box_down: "COSMOS is not answering right now. Please wait a moment: this page tries again by itself.",
+      down_title: "One moment",
       thanks_title: "You are on the list!", thanks_body: "After the show, your photos will go to:",
       thanks_fix: "Not your email? Tell the staff in the room: they can correct it in a moment.",
       next: "Next person",
@@ -106,7 +108,7 @@
   }
 
   function show(id) {
-    for (const s of ["pair", "form-screen", "confirm", "thanks"]) $(s).classList.toggle("hidden", s !== id);
+    for (const s of ["pair", "down", "form-screen", "confirm", "thanks"]) $(s).classList.toggle("hidden", s !== id);
     window.scrollTo(0, 0);
   }
 
@@ -402,11 +404,15 @@
     const r = await api("GET", "/api/questionnaire");
     if (r.status !== 200) {
       // The box is down (the shell may come from the service worker): say so, try again.
-      show("pair"); $("pair-error").textContent = t("box_down");
+      // A paired kiosk waits on its own screen (a guest sees no PIN form); an unpaired
+      // one says it under the PIN, for the staff pairing it.
+      if (localStorage.getItem(TOKEN_KEY)) show("down");
+      else { show("pair"); $("pair-error").textContent = t("box_down"); }
       setTimeout(start, 5000);
       return;
     }
     choices = r.body;
+    if ($("pair-error").textContent === t("box_down")) $("pair-error").textContent = "";
     setLang(lang);
     show(localStorage.getItem(TOKEN_KEY) ? "form-screen" : "pair");
     armIdle();

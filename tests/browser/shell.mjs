@@ -51,15 +51,23 @@ try {
   // The box goes down; a reload still shows the kiosk, which says so plainly.
   await ask("DAEMON stop");
   await page.reload();
-  const err = page.locator("#pair-error").filter({ hasText: "COSMOS no responde ahora" });
-  await err.waitFor({ timeout: T });
+  // A paired kiosk waits on its own screen: a guest never meets the staff's PIN form.
+  await page.getByRole("heading", { name: "Un momento" }).waitFor({ timeout: T });
+  expect((await page.locator("#down").innerText()).includes("COSMOS no responde ahora"), "the wait says why");
+  expect(!(await page.locator("#pair").isVisible()), "the PIN form is shown to guests");
   await shot(page, "box-down-es");
   await axe(page, "box down (es)");
+  await page.getByRole("button", { name: "English" }).click();
+  await page.getByRole("heading", { name: "One moment" }).waitFor({ timeout: T });
+  expect((await page.locator("#down").innerText()).includes("COSMOS is not answering"), "and in English");
+  await shot(page, "box-down-en");
+  await axe(page, "box down (en)");
+  await page.getByRole("button", { name: "Español" }).click();
   console.log("ok: a reload while the box is down shows the kiosk saying COSMOS is not answering");
 
   // The box comes back: the kiosk returns to the form by itself, still paired.
   await ask("DAEMON start");
-  await page.getByLabel(/Tu nombre|Your name/).waitFor({ timeout: 30000 });
+  await page.getByLabel("Tu nombre").waitFor({ timeout: 30000 });
   await shot(page, "back");
   console.log("ok: the kiosk came back to the form by itself when the box answered");
   console.log("axe: " + results.join("; "));
