@@ -188,7 +188,9 @@ pub struct BoardOut {
     /// SoC temperature, °C.
     pub temperature_c: Option<f64>,
     /// The firmware's throttling flags by name (`under_voltage`, `freq_capped`,
-    /// `throttled`, `soft_temp_limit`, each also `…_occurred` since boot).
+    /// `throttled`, `soft_temp_limit`, each also `…_occurred` since boot). A mainline
+    /// kernel (Debian's, the image's) tells only its under-voltage alarm: then only
+    /// `under_voltage` is listed.
     pub throttled: Option<BTreeMap<String, bool>>,
 }
 
