@@ -132,9 +132,24 @@ fn run(bin: &str, args: &[&str], config: &Path) -> (bool, String) {
 
 /// `debian/preinst upgrade OLD`, as dpkg runs it, with `path` first on PATH.
 fn preinst(path: &Path, config: &Path, old_version: &str) -> (bool, String) {
+    run_preinst(
+        &Path::new(ROOT).join("debian/preinst"),
+        path,
+        config,
+        [old_version, "0.1.0"],
+    )
+}
+
+/// `script upgrade OLD NEW` with `path` first on PATH and the test's config.
+fn run_preinst(
+    script: &Path,
+    path: &Path,
+    config: &Path,
+    [old_version, new_version]: [&str; 2],
+) -> (bool, String) {
     let out = Command::new("sh")
-        .arg(Path::new(ROOT).join("debian/preinst"))
-        .args(["upgrade", old_version, "0.1.0"])
+        .arg(script)
+        .args(["upgrade", old_version, new_version])
         .env(
             "PATH",
             format!("{}:{}", path.display(), std::env::var("PATH").unwrap()),
@@ -421,19 +436,7 @@ fn next_preinst(dir: &Path, config: &Path, old_version: &str) -> (bool, String) 
     assert_ne!(next, ours, "debian/preinst sets SCHEMA={schema}");
     let script = dir.join("next-preinst");
     std::fs::write(&script, next).unwrap();
-    let out = Command::new("sh")
-        .arg(&script)
-        .args(["upgrade", old_version, "0.2.0"])
-        .env(
-            "PATH",
-            format!("{}:{}", usr_bin.display(), std::env::var("PATH").unwrap()),
-        )
-        .env("COSMOSD_PREINST_CONFIG", config)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    run_preinst(&script, &usr_bin, config, [old_version, "0.2.0"])
 }
 
 #[test]
