@@ -75,7 +75,8 @@ enum Command {
     },
     /// Check a backup's manifest and put it in place of the data folder (stop the daemon
     /// first). The data it replaces is moved to `replaced-<time>/` in the data folder.
-    /// SRC is a set, a folder of sets (the newest is taken) or usb:LABEL.
+    /// SRC is a set, a folder of sets (the newest is taken), usb:LABEL or
+    /// ssh://user@host[:port]/path (the newest set there is copied over first).
     Restore {
         #[arg(long, value_name = "PATH", default_value = "/etc/cosmos/cosmosd.toml")]
         config: PathBuf,
@@ -86,6 +87,13 @@ enum Command {
         /// place of the config at --config: rebuilding a dead box.
         #[arg(long)]
         with_config: bool,
+        /// ssh:// only: the key that logs in to the backup host (default: the config's
+        /// backup.ssh_key).
+        #[arg(long, value_name = "FILE")]
+        ssh_key: Option<PathBuf>,
+        /// ssh:// only: the backup host's keys (default: the config's backup.known_hosts).
+        #[arg(long, value_name = "FILE")]
+        known_hosts: Option<PathBuf>,
         #[arg(value_name = "SRC")]
         src: String,
     },
@@ -342,6 +350,8 @@ fn run() -> anyhow::Result<()> {
             config,
             identity,
             with_config,
+            ssh_key,
+            known_hosts,
             src,
         } => {
             let done = cosmosd::backup::restore_set(&cosmosd::backup::RestoreOptions {
@@ -349,6 +359,8 @@ fn run() -> anyhow::Result<()> {
                 src,
                 identity,
                 with_config,
+                ssh_key,
+                known_hosts,
             })?;
             let s = &done.summary;
             println!(

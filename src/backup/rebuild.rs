@@ -1,7 +1,10 @@
 //! `cosmosd restore [--identity FILE] [--with-config] SRC`: a whole box back from a set.
 //!
-//! SRC is a set, a folder of sets (the newest is taken), or `usb:LABEL` (the drive is
-//! mounted for the run, the newest set on it taken, and unmounted after). A sealed set is
+//! SRC is a set, a folder of sets (the newest is taken), `usb:LABEL` (the drive is
+//! mounted for the run, the newest set on it taken, and unmounted after), or
+//! `ssh://user@host[:port]/path` (the newest set there is copied with rsync into the
+//! data folder's `.restore-fetch-<pid>/`, with `--ssh-key`/`--known-hosts` or the
+//! config's `backup.ssh_key`/`known_hosts`, and removed after). A sealed set is
 //! checked against its outer manifest, opened with the identity into the data folder's
 //! staging, and checked again against its inner one; nothing is touched before both pass.
 //! `--with-config` also puts back the configuration folder and the files the config named
@@ -26,11 +29,55 @@ use crate::config::Config;
 pub struct RestoreOptions {
     /// The config file: read for the data folder, or written with `--with-config`.
     pub config_path: PathBuf,
-    /// A set, a folder of sets, or `usb:LABEL`.
+    /// A set, a folder of sets, `usb:LABEL` or `ssh://user@host[:port]/path`.
     pub src: String,
     /// The age identity for a sealed set.
     pub identity: Option<PathBuf>,
     pub with_config: bool,
+    /// For `ssh://`: the key that logs in (default: the config's `backup.ssh_key`).
+    pub ssh_key: Option<PathBuf>,
+    /// For `ssh://`: the host keys trusted (default: the config's `backup.known_hosts`).
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// A set copied from an ssh backup host, removed when the restore is done.
+struct Fetched(PathBuf);
+
+impl Drop for Fetched {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `ssh://…`: the newest set there, copied into today's data folder.
+fn fetch(o: &RestoreOptions) -> anyhow::Result<(Fetched, String)> {
+    let target = crate::config::backup::parse_ssh_target(&o.src)
+        .map_err(|e| anyhow::anyhow!("{e}").context("SRC is not ssh://user@host[:port]/path"))?;
+    let config = Config::load(&o.config_path).with_context(|| {
+        format!(
+            "an ssh:// restore copies the set into the data folder of the config at {} first",
+            o.config_path.display()
+        )
+    })?;
+    let remote = super::ssh::Remote::with(
+        &target,
+        o.ssh_key.clone().unwrap_or(config.backup.ssh_key.clone()),
+        o.known_hosts
+            .clone()
+            .unwrap_or(config.backup.known_hosts.clone()),
+    )?;
+    let dir = config
+        .storage
+        .data_dir
+        .join(format!(".restore-fetch-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let fetched = Fetched(dir);
+    let name = remote.fetch_newest(&fetched.0)?;
+    let t = &target;
+    Ok((
+        fetched,
+        format!("ssh://{}@{}:{}{}/{name}", t.user, t.host, t.port, t.path),
+    ))
 }
 
 /// What a restore did.
@@ -45,19 +92,23 @@ pub struct Restored {
 }
 
 pub fn restore_set(o: &RestoreOptions) -> anyhow::Result<Restored> {
-    let _mount;
-    let place = match o.src.strip_prefix("usb:") {
-        Some(label) => {
-            let m = Mounted::by_label(label, &std::env::temp_dir())?;
-            let dir = m.dir.clone();
-            _mount = Some(m);
-            dir
-        }
-        None => {
-            _mount = None;
-            PathBuf::from(&o.src)
-        }
+    let (mut _mount, mut _fetched, mut shown) = (None, None, None);
+    let place = if let Some(label) = o.src.strip_prefix("usb:") {
+        let m = Mounted::by_label(label, &std::env::temp_dir())?;
+        let dir = m.dir.clone();
+        _mount = Some(m);
+        dir
+    } else if o.src.starts_with("ssh://") {
+        let (f, name) = fetch(o)?;
+        let dir = f.0.clone();
+        (_fetched, shown) = (Some(f), Some(name));
+        dir
+    } else {
+        PathBuf::from(&o.src)
     };
+    if (o.ssh_key.is_some() || o.known_hosts.is_some()) && _fetched.is_none() {
+        bail!("--ssh-key and --known-hosts are for an ssh:// SRC only");
+    }
     let set = newest_set(&place)?;
     verify(&set)?;
     let sealed = crypt::is_sealed(&set);
@@ -128,7 +179,7 @@ pub fn restore_set(o: &RestoreOptions) -> anyhow::Result<Restored> {
     let _ = fs::remove_dir_all(&staging);
     let (summary, config_files) = result?;
     Ok(Restored {
-        set: set.display().to_string(),
+        set: shown.unwrap_or_else(|| set.display().to_string()),
         summary,
         config_files,
         sealed,

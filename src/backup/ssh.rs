@@ -67,8 +67,19 @@ pub(super) struct Remote<'a> {
 
 impl<'a> Remote<'a> {
     pub(super) fn new(config: &Config, target: &'a SshTarget) -> anyhow::Result<Remote<'a>> {
-        let key = config.backup.ssh_key.clone();
-        let known_hosts = config.backup.known_hosts.clone();
+        Remote::with(
+            target,
+            config.backup.ssh_key.clone(),
+            config.backup.known_hosts.clone(),
+        )
+    }
+
+    /// The backup host, reached with `key` and trusting only `known_hosts`.
+    pub(super) fn with(
+        target: &'a SshTarget,
+        key: PathBuf,
+        known_hosts: PathBuf,
+    ) -> anyhow::Result<Remote<'a>> {
         if !key.is_file() {
             bail!(
                 "no ssh key at {k} (backup.ssh_key): make one with `ssh-keygen -t ed25519 -N '' -f {k}` \
@@ -144,20 +155,49 @@ impl<'a> Remote<'a> {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// rsync -a of the local set folder into `remote_dir`; with `check`, only the
-    /// checksum comparison (nothing written), returning what differs.
-    fn rsync(&self, local: &Path, remote_dir: &str, check: bool) -> anyhow::Result<String> {
-        // rsync splits -e on spaces and honours single quotes.
-        let e = std::iter::once("ssh".to_string())
+    /// rsync's `-e`: ssh with our options (rsync splits it on spaces and honours single
+    /// quotes).
+    fn rsync_shell(&self) -> String {
+        std::iter::once("ssh".to_string())
             .chain(
                 self.ssh_args()
                     .into_iter()
                     .map(|a| if a.contains(' ') { format!("'{a}'") } else { a }),
             )
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(" ")
+    }
+
+    /// The newest whole set on the host (never a `.partial` one), copied with rsync into
+    /// the folder `local` (made here); returns its name. The caller checks the copy
+    /// against its manifest.
+    pub(super) fn fetch_newest(&self, local: &Path) -> anyhow::Result<String> {
+        let root = &self.target.path;
+        let listing = self.run(&format!("ls -1A -- '{root}'"))?;
+        let name = listing
+            .lines()
+            .filter(|n| is_set_name(n) && !n.ends_with(".tar.age"))
+            .max()
+            .with_context(|| format!("no backup set in {}", self.url()))?
+            .to_string();
+        fs::create_dir_all(local).with_context(|| format!("creating {}", local.display()))?;
+        let out = Command::new("rsync")
+            .arg("-a")
+            .arg("-e")
+            .arg(self.rsync_shell())
+            .arg(format!("{}:{root}/{name}/", self.login()))
+            .arg(format!("{}/", local.display()))
+            .output()
+            .context("running rsync (is rsync installed?)")?;
+        self.check(&out, "rsync")?;
+        Ok(name)
+    }
+
+    /// rsync -a of the local set folder into `remote_dir`; with `check`, only the
+    /// checksum comparison (nothing written), returning what differs.
+    fn rsync(&self, local: &Path, remote_dir: &str, check: bool) -> anyhow::Result<String> {
         let mut cmd = Command::new("rsync");
-        cmd.arg("-a").arg("-e").arg(e);
+        cmd.arg("-a").arg("-e").arg(self.rsync_shell());
         if check {
             cmd.args(["--checksum", "--dry-run", "--itemize-changes", "--delete"]);
         }

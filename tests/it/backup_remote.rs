@@ -329,3 +329,125 @@ fn ssh_failures_say_what_is_wrong_in_the_backup_status() {
         1
     );
 }
+
+/// Rebuilding a box whose sets went to an ssh host (README "Rebuild a dead box"): on a
+/// freshly flashed box, `cosmosd restore --with-config --ssh-key K --known-hosts KH
+/// ssh://…` copies the newest set over, checks it against its manifest, puts the config
+/// and the data back and removes the copy; the box serves the same guests with its old
+/// PINs. A host whose key is not the known one is refused before anything is written.
+#[test]
+fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
+    let sshd = Sshd::start();
+    let remote_root = tempfile::tempdir().unwrap();
+    let remote = remote_root.path().join("backups");
+    let root = tempfile::tempdir().unwrap();
+    let (etc, data) = (root.path().join("etc"), root.path().join("data"));
+    std::fs::create_dir_all(&etc).unwrap();
+    let config = etc.join("cosmosd.toml");
+    std::fs::write(
+        &config,
+        crate::common::config_text(
+            &data,
+            &format!(
+                "[backup]\ndestination = \"{}\"\nssh_key = \"{}\"\nknown_hosts = \"{}\"\n",
+                sshd.url(&remote),
+                sshd.path("client_key").display(),
+                sshd.path("known_hosts").display()
+            ),
+        ),
+    )
+    .unwrap();
+
+    let p = crate::common::Process::spawn(&config, &[]);
+    let host = p.login("host", crate::common::HOST_PIN);
+    let req = |m: &str, path: &str, t: Option<&str>, b: Option<&Value>| p.req(m, path, t, b);
+    let (_show, fin) = finished_show(&req, &host, &[guest_body("Ana", "ana@example.org")]);
+    assert_eq!(fin.status, 200, "{}", fin.body);
+    let (ok, out, err) = cli(&["backup", "--scheduled"], &config);
+    assert!(ok, "{out}{err}");
+    // A later guest: only the newest set has her.
+    let later = p.req(
+        "POST",
+        "/api/guests",
+        Some(&host),
+        Some(&guest_body("Bea", "bea@example.org")),
+    );
+    assert_eq!(later.status, 201, "{}", later.body);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (ok, out, err) = cli(&["backup", "--scheduled"], &config);
+    assert!(ok, "{out}{err}");
+    let guests_before = p.req("GET", "/api/guests", Some(&host), None).body["items"].clone();
+    assert_eq!(guests_before.as_array().unwrap().len(), 2);
+    assert!(p.stop());
+
+    // The SD card dies; the new card's first boot writes a config with new PINs (its
+    // data folder is the one the set's config names, as on the image).
+    std::fs::remove_dir_all(&etc).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&etc).unwrap();
+    let out = Command::new(BIN)
+        .args(["init-config", "--simulated"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let first_boot = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("/var/lib/cosmos", &data.display().to_string());
+    std::fs::write(&config, &first_boot).unwrap();
+    let src = sshd.url(&remote);
+    let key = sshd.path("client_key").display().to_string();
+
+    // A host showing another key than the known one: refused, nothing written.
+    let strangers = root.path().join("other_known_hosts");
+    keygen(&root.path().join("other_host_key"));
+    let other = std::fs::read_to_string(root.path().join("other_host_key.pub")).unwrap();
+    std::fs::write(&strangers, format!("[127.0.0.1]:{} {other}", sshd.port)).unwrap();
+    let (ok, out, err) = cli(
+        &[
+            "restore",
+            "--with-config",
+            "--ssh-key",
+            &key,
+            "--known-hosts",
+            strangers.to_str().unwrap(),
+            &src,
+        ],
+        &config,
+    );
+    assert!(!ok && err.contains("unknown host key"), "{out}{err}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), first_boot);
+    assert!(!data.join("cosmos.db").exists());
+
+    // The command, with the technician's copy of the box's key.
+    let (ok, out, err) = cli(
+        &[
+            "restore",
+            "--with-config",
+            "--ssh-key",
+            &key,
+            "--known-hosts",
+            sshd.path("known_hosts").to_str().unwrap(),
+            &src,
+        ],
+        &config,
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("2 guests") && out.contains(&format!("{src}/cosmos-2")),
+        "{out}"
+    );
+    let left: Vec<String> = names(&data)
+        .into_iter()
+        .filter(|n| n.starts_with(".restore"))
+        .collect();
+    assert!(left.is_empty(), "the fetched copy stayed: {left:?}");
+
+    let p = crate::common::Process::spawn(&config, &[]);
+    let host = p.login("host", crate::common::HOST_PIN);
+    assert_eq!(
+        p.req("GET", "/api/guests", Some(&host), None).body["items"],
+        guests_before
+    );
+    assert!(p.stop());
+}
