@@ -332,8 +332,9 @@ fn ssh_failures_say_what_is_wrong_in_the_backup_status() {
 
 /// Rebuilding a box whose sets went to an ssh host (README "Rebuild a dead box"): on a
 /// freshly flashed box, `cosmosd restore --with-config --ssh-key K --known-hosts KH
-/// ssh://…` copies the newest set over, checks it against its manifest, puts the config
-/// and the data back and removes the copy; the box serves the same guests with its old
+/// ssh://…` copies the newest (sealed) set over, checks it against its manifest, opens
+/// it with the technician's age key, puts the config and the data back and removes the
+/// copy; the box serves the same guests with its old
 /// PINs. A host whose key is not the known one is refused before anything is written.
 #[test]
 fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
@@ -343,13 +344,15 @@ fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
     let root = tempfile::tempdir().unwrap();
     let (etc, data) = (root.path().join("etc"), root.path().join("data"));
     std::fs::create_dir_all(&etc).unwrap();
+    let (identity, recipient) = crate::rebuild::age_key(root.path());
     let config = etc.join("cosmosd.toml");
     std::fs::write(
         &config,
         crate::common::config_text(
             &data,
             &format!(
-                "[backup]\ndestination = \"{}\"\nssh_key = \"{}\"\nknown_hosts = \"{}\"\n",
+                "[backup]\ndestination = \"{}\"\nssh_key = \"{}\"\nknown_hosts = \"{}\"\n\
+                 encrypt_to = [\"{recipient}\"]\n",
                 sshd.url(&remote),
                 sshd.path("client_key").display(),
                 sshd.path("known_hosts").display()
@@ -397,6 +400,7 @@ fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
     std::fs::write(&config, &first_boot).unwrap();
     let src = sshd.url(&remote);
     let key = sshd.path("client_key").display().to_string();
+    let identity = identity.display().to_string();
 
     // A host showing another key than the known one: refused, nothing written.
     let strangers = root.path().join("other_known_hosts");
@@ -407,6 +411,8 @@ fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
         &[
             "restore",
             "--with-config",
+            "--identity",
+            &identity,
             "--ssh-key",
             &key,
             "--known-hosts",
@@ -424,6 +430,8 @@ fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
         &[
             "restore",
             "--with-config",
+            "--identity",
+            &identity,
             "--ssh-key",
             &key,
             "--known-hosts",
@@ -434,7 +442,7 @@ fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
     );
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("2 guests") && out.contains(&format!("{src}/cosmos-2")),
+        out.contains("(decrypted): 2 guests") && out.contains(&format!("{src}/cosmos-2")),
         "{out}"
     );
     let left: Vec<String> = names(&data)
