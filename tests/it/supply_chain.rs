@@ -103,7 +103,7 @@ fn the_policy_refuses_a_copyleft_crate_it_was_not_told_about_and_an_unused_allow
 
 #[test]
 fn the_package_copyright_lists_every_crate_built_in() {
-    // The file cargo deb appends to /usr/share/doc/cosmosd/copyright is current …
+    // The file cargo deb makes /usr/share/doc/cosmosd/copyright is current …
     let out = Command::new("python3")
         .arg(Path::new(ROOT).join("scripts/deb-copyright.py"))
         .arg("--check")
