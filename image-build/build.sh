@@ -81,14 +81,34 @@ if [[ -z $sources ]]; then
 fi
 
 # cosmosd's own dependencies are fetched with the rest (the package itself is then
-# installed with dpkg: the chroot has no name resolution of its own).
+# installed with dpkg: the chroot has no name resolution of its own), so every name in
+# the .deb's Depends must be here (checked below): rsync and openssh-client are the
+# scheduled backup's.
 packages=(systemd-sysv udev dbus openssh-server sudo ca-certificates systemd-timesyncd
   systemd-resolved iproute2 netbase less curl kmod e2fsprogs dosfstools
-  adduser libgphoto2-6 libgphoto2-port12 gphoto2)
+  adduser libgphoto2-6 libgphoto2-port12 gphoto2 rsync openssh-client)
 case $arch in
   amd64) packages+=(linux-image-amd64 initramfs-tools) ;;
   arm64) packages+=(linux-image-arm64 raspi-firmware firmware-brcm80211 wireless-regdb) ;;
 esac
+
+# The .deb is installed with plain dpkg (no network in the chroot): each of its
+# dependencies must come with the packages above. Fail now rather than after the
+# bootstrap; libc6 and libgcc-s1 are in every Debian base system.
+missing=()
+while read -r alternatives; do
+  found=""
+  IFS='|' read -ra alts <<<"$alternatives"
+  for alt in "${alts[@]}"; do
+    name=$(awk '{ sub(/:.*/, "", $1); print $1 }' <<<"$alt")
+    if [[ " ${packages[*]} libc6 libgcc-s1 " == *" $name "* ]]; then found=1; fi
+  done
+  [[ -n $found ]] || missing+=("$alternatives")
+done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/([^)]*)//g; s/^ *//; s/ *$//' | grep -v '^$')
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "$(basename "$deb") depends on $(printf '"%s" ' "${missing[@]}")not in the packages list of $0: add it" >&2
+  exit 1
+fi
 
 rootfs=$out/rootfs-$arch
 # A build that died may have left the chroot's /proc, /sys or /dev mounted: never
