@@ -2,7 +2,9 @@
 # Builds a COSMOS box image: Debian (bookworm, the Pi's release) with the cosmosd
 # package, SSH for the technician, a persistent size-capped journal, the first-boot
 # set-up (per-box PINs, HTTPS CA and SSH host keys; a config dropped on the boot
-# partition) and avahi announcing HOSTNAME.local and the COSMOS services.
+# partition), avahi announcing HOSTNAME.local and the COSMOS services, and Debian's
+# security updates by unattended-upgrades (reboots only in a night window; README,
+# "Security updates").
 #
 #   image-build/build.sh --arch arm64 --deb cosmosd_*_arm64.deb --authorized-keys KEYS
 #       → cosmos-arm64.img: an SD-card image for the Raspberry Pi 3/4 (Debian's
@@ -84,11 +86,13 @@ fi
 # cosmosd's own dependencies are fetched with the rest (the package itself is then
 # installed with dpkg: the chroot has no name resolution of its own), so every name in
 # the .deb's Depends must be here (checked below): rsync and openssh-client are the
-# scheduled backup's. avahi announces HOSTNAME.local and the COSMOS services.
+# scheduled backup's. avahi announces HOSTNAME.local and the COSMOS services;
+# unattended-upgrades installs Debian's security updates (its reboot window is in local
+# time: tzdata, so the venue's time zone can be set).
 packages=(systemd-sysv udev dbus openssh-server sudo ca-certificates systemd-timesyncd
   systemd-resolved iproute2 netbase less curl kmod e2fsprogs dosfstools
   adduser libgphoto2-6 libgphoto2-port12 gphoto2 rsync openssh-client
-  avahi-daemon libnss-mdns avahi-utils)
+  avahi-daemon libnss-mdns avahi-utils unattended-upgrades tzdata)
 case $arch in
   amd64) packages+=(linux-image-amd64 initramfs-tools) ;;
   arm64) packages+=(linux-image-arm64 raspi-firmware firmware-brcm80211 wireless-regdb) ;;
@@ -139,10 +143,13 @@ mmdebstrap --mode=root --variant=apt --architectures="$arch" \
   --customize-hook="upload $files/cosmos-firstboot.service /etc/systemd/system/cosmos-firstboot.service" \
   --customize-hook='chroot "$1" systemctl enable cosmos-firstboot.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service ssh.service' \
   --customize-hook='mkdir -p "$1/etc/systemd/journald.conf.d" "$1/var/log/journal" "$1/etc/systemd/network" "$1/etc/ssh/sshd_config.d"' \
-  --customize-hook='mkdir -p "$1/etc/avahi/services" "$1/etc/systemd/resolved.conf.d"' \
+  --customize-hook='mkdir -p "$1/etc/avahi/services" "$1/etc/systemd/resolved.conf.d" "$1/etc/systemd/system/apt-daily-upgrade.timer.d"' \
   --customize-hook="upload $files/cosmos.service /etc/avahi/services/cosmos.service" \
   --customize-hook="upload $files/resolved-cosmos.conf /etc/systemd/resolved.conf.d/cosmos.conf" \
-  --customize-hook='chroot "$1" systemctl enable avahi-daemon.service' \
+  --customize-hook="upload $files/20auto-upgrades /etc/apt/apt.conf.d/20auto-upgrades" \
+  --customize-hook="upload $files/52cosmos-unattended /etc/apt/apt.conf.d/52cosmos-unattended" \
+  --customize-hook="upload $files/apt-daily-upgrade-cosmos.conf /etc/systemd/system/apt-daily-upgrade.timer.d/cosmos.conf" \
+  --customize-hook='chroot "$1" systemctl enable avahi-daemon.service apt-daily.timer apt-daily-upgrade.timer' \
   --customize-hook="upload $files/journald-cosmos.conf /etc/systemd/journald.conf.d/cosmos.conf" \
   --customize-hook="upload $files/20-wired.network /etc/systemd/network/20-wired.network" \
   --customize-hook="upload $files/sshd-cosmos.conf /etc/ssh/sshd_config.d/cosmos.conf" \
