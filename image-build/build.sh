@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds a COSMOS box image: Debian (bookworm, the Pi's release) with the cosmosd
-# package, SSH for the technician, a persistent size-capped journal and the first-boot
-# set-up (per-box PINs and SSH host keys; a config dropped on the boot partition).
+# package, SSH for the technician, a persistent size-capped journal, the first-boot
+# set-up (per-box PINs, HTTPS CA and SSH host keys; a config dropped on the boot
+# partition), avahi announcing HOSTNAME.local and the COSMOS services, and Debian's
+# security updates by unattended-upgrades (reboots only in a night window; README,
+# "Security updates").
 #
 #   image-build/build.sh --arch arm64 --deb cosmosd_*_arm64.deb --authorized-keys KEYS
 #       → cosmos-arm64.img: an SD-card image for the Raspberry Pi 3/4 (Debian's
@@ -81,14 +84,37 @@ if [[ -z $sources ]]; then
 fi
 
 # cosmosd's own dependencies are fetched with the rest (the package itself is then
-# installed with dpkg: the chroot has no name resolution of its own).
+# installed with dpkg: the chroot has no name resolution of its own), so every name in
+# the .deb's Depends must be here (checked below): rsync and openssh-client are the
+# scheduled backup's. avahi announces HOSTNAME.local and the COSMOS services;
+# unattended-upgrades installs Debian's security updates (its reboot window is in local
+# time: tzdata, so the venue's time zone can be set).
 packages=(systemd-sysv udev dbus openssh-server sudo ca-certificates systemd-timesyncd
   systemd-resolved iproute2 netbase less curl kmod e2fsprogs dosfstools
-  adduser libgphoto2-6 libgphoto2-port12 gphoto2)
+  adduser libgphoto2-6 libgphoto2-port12 gphoto2 rsync openssh-client
+  avahi-daemon libnss-mdns avahi-utils unattended-upgrades tzdata)
 case $arch in
   amd64) packages+=(linux-image-amd64 initramfs-tools) ;;
   arm64) packages+=(linux-image-arm64 raspi-firmware firmware-brcm80211 wireless-regdb) ;;
 esac
+
+# The .deb is installed with plain dpkg (no network in the chroot): each of its
+# dependencies must come with the packages above. Fail now rather than after the
+# bootstrap; libc6 and libgcc-s1 are in every Debian base system.
+missing=()
+while read -r alternatives; do
+  found=""
+  IFS='|' read -ra alts <<<"$alternatives"
+  for alt in "${alts[@]}"; do
+    name=$(awk '{ sub(/:.*/, "", $1); print $1 }' <<<"$alt")
+    if [[ " ${packages[*]} libc6 libgcc-s1 " == *" $name "* ]]; then found=1; fi
+  done
+  [[ -n $found ]] || missing+=("$alternatives")
+done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/([^)]*)//g; s/^ *//; s/ *$//' | grep -v '^$')
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "$(basename "$deb") depends on $(printf '"%s" ' "${missing[@]}")not in the packages list of $0: add it" >&2
+  exit 1
+fi
 
 rootfs=$out/rootfs-$arch
 # A build that died may have left the chroot's /proc, /sys or /dev mounted: never
@@ -117,6 +143,13 @@ mmdebstrap --mode=root --variant=apt --architectures="$arch" \
   --customize-hook="upload $files/cosmos-firstboot.service /etc/systemd/system/cosmos-firstboot.service" \
   --customize-hook='chroot "$1" systemctl enable cosmos-firstboot.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service ssh.service' \
   --customize-hook='mkdir -p "$1/etc/systemd/journald.conf.d" "$1/var/log/journal" "$1/etc/systemd/network" "$1/etc/ssh/sshd_config.d"' \
+  --customize-hook='mkdir -p "$1/etc/avahi/services" "$1/etc/systemd/resolved.conf.d" "$1/etc/systemd/system/apt-daily-upgrade.timer.d"' \
+  --customize-hook="upload $files/cosmos.service /etc/avahi/services/cosmos.service" \
+  --customize-hook="upload $files/resolved-cosmos.conf /etc/systemd/resolved.conf.d/cosmos.conf" \
+  --customize-hook="upload $files/20auto-upgrades /etc/apt/apt.conf.d/20auto-upgrades" \
+  --customize-hook="upload $files/52cosmos-unattended /etc/apt/apt.conf.d/52cosmos-unattended" \
+  --customize-hook="upload $files/apt-daily-upgrade-cosmos.conf /etc/systemd/system/apt-daily-upgrade.timer.d/cosmos.conf" \
+  --customize-hook='chroot "$1" systemctl enable avahi-daemon.service apt-daily.timer apt-daily-upgrade.timer' \
   --customize-hook="upload $files/journald-cosmos.conf /etc/systemd/journald.conf.d/cosmos.conf" \
   --customize-hook="upload $files/20-wired.network /etc/systemd/network/20-wired.network" \
   --customize-hook="upload $files/sshd-cosmos.conf /etc/ssh/sshd_config.d/cosmos.conf" \
