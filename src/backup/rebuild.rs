@@ -66,10 +66,11 @@ fn fetch(o: &RestoreOptions) -> anyhow::Result<(Fetched, String)> {
             .clone()
             .unwrap_or(config.backup.known_hosts.clone()),
     )?;
-    let dir = config
-        .storage
-        .data_dir
-        .join(format!(".restore-fetch-{}", std::process::id()));
+    // A running daemon refuses the restore anyway: say so before copying a whole set.
+    let data_dir = &config.storage.data_dir;
+    fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    drop(lock_data_dir(data_dir)?);
+    let dir = data_dir.join(format!(".restore-fetch-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     let fetched = Fetched(dir);
     let name = remote.fetch_newest(&fetched.0)?;

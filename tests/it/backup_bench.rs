@@ -1,5 +1,6 @@
 //! Figures, not a check: the size and time of a scheduled backup of a realistic night to
-//! each kind of destination, beside a plain `cp -a` of the data folder as the baseline.
+//! each kind of destination, and of restoring it from there, beside a plain `cp -a` of
+//! the data folder as the baseline.
 //!
 //! `cargo test --test it backup_bench::night -- --ignored --nocapture` (as root: it
 //! loop-mounts a drive and starts sshd). The night: 50 shows of 2 guests, run through the
@@ -58,7 +59,7 @@ fn night() {
     let label = format!("NB{}", std::process::id() % 100_000);
     let drive = LabelledDrive::new(&label, 2048);
     let keys = tempfile::tempdir().unwrap();
-    let (_key, recipient) = crate::rebuild::age_key(keys.path());
+    let (key, recipient) = crate::rebuild::age_key(keys.path());
     let folder = tempfile::tempdir().unwrap();
 
     let d = Daemon::start();
@@ -173,5 +174,58 @@ fn night() {
             m / c
         );
     }
+
+    // Restoring the night from each (the daemon stopped, as the README says): the newest
+    // set checked, opened when sealed, copied beside the data and swapped in. What each
+    // restore moves aside is removed before the next.
+    let dir = d.into_dir();
+    let sources = [
+        (
+            "folder",
+            folder.path().join("sets").display().to_string(),
+            false,
+        ),
+        (
+            "folder, encrypted",
+            folder.path().join("sealed").display().to_string(),
+            true,
+        ),
+        ("usb", format!("usb:{label}"), false),
+        ("ssh", sshd.url(remote.path()), false),
+        (
+            "ssh, encrypted",
+            sshd.url(&remote.path().join("sealed")),
+            true,
+        ),
+    ];
+    for (kind, src, sealed) in &sources {
+        with(&kinds.iter().find(|(k, _)| k == kind).unwrap().1);
+        let (mut ours, mut cps) = (Vec::new(), Vec::new());
+        for r in 0..runs {
+            let mut cmd = Command::new(BIN);
+            cmd.arg("restore").arg("--config").arg(&config);
+            if *sealed {
+                cmd.arg("--identity").arg(&key);
+            }
+            let (s, out) = timed(cmd.arg(src));
+            assert!(out.contains("100 guests"), "{out}");
+            ours.push(s);
+            for e in std::fs::read_dir(&data).unwrap().flatten() {
+                if e.file_name().to_string_lossy().starts_with("replaced-") {
+                    std::fs::remove_dir_all(e.path()).unwrap();
+                }
+            }
+            let to = folder.path().join(format!("cp-{r}"));
+            let (s, _) = timed(Command::new("cp").arg("-a").arg(&data).arg(&to));
+            cps.push(s);
+            std::fs::remove_dir_all(&to).unwrap();
+        }
+        let (m, c) = (median(ours), median(cps));
+        eprintln!(
+            "{kind:>18}: restore {m:.2} s (median of {runs}), cp -a {c:.2} s, ratio {:.2}",
+            m / c
+        );
+    }
+    drop(dir);
     drop(drive);
 }

@@ -457,5 +457,25 @@ fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
         p.req("GET", "/api/guests", Some(&host), None).body["items"],
         guests_before
     );
+    // With the daemon running, refused before anything is copied.
+    let (ok, out, err) = cli(
+        &[
+            "restore",
+            "--identity",
+            &identity,
+            "--ssh-key",
+            &key,
+            "--known-hosts",
+            sshd.path("known_hosts").to_str().unwrap(),
+            &src,
+        ],
+        &config,
+    );
+    assert!(!ok && err.contains("stop it first"), "{out}{err}");
+    assert!(
+        !names(&data).iter().any(|n| n.starts_with(".restore")),
+        "{:?}",
+        names(&data)
+    );
     assert!(p.stop());
 }
