@@ -36,6 +36,15 @@ fn timed(cmd: &mut Command) -> (f64, String) {
     (s, out)
 }
 
+/// The baseline, timed in the same loop as the figure beside it: `cp -a` of the data
+/// folder to a new place in `scratch`, then removed.
+fn cp_baseline(data: &Path, scratch: &Path, run: usize) -> f64 {
+    let to = scratch.join(format!("cp-{run}"));
+    let (s, _) = timed(Command::new("cp").arg("-a").arg(data).arg(&to));
+    std::fs::remove_dir_all(&to).unwrap();
+    s
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -162,11 +171,7 @@ fn night() {
             );
             ours.push(s);
             summary = out.lines().next().unwrap_or_default().to_string();
-            // The baseline, in the same loop: a plain copy of the data folder.
-            let to = folder.path().join(format!("cp-{r}"));
-            let (s, _) = timed(Command::new("cp").arg("-a").arg(&data).arg(&to));
-            cps.push(s);
-            std::fs::remove_dir_all(&to).unwrap();
+            cps.push(cp_baseline(&data, folder.path(), r));
         }
         let (m, c) = (median(ours), median(cps));
         eprintln!(
@@ -215,10 +220,7 @@ fn night() {
                     std::fs::remove_dir_all(e.path()).unwrap();
                 }
             }
-            let to = folder.path().join(format!("cp-{r}"));
-            let (s, _) = timed(Command::new("cp").arg("-a").arg(&data).arg(&to));
-            cps.push(s);
-            std::fs::remove_dir_all(&to).unwrap();
+            cps.push(cp_baseline(&data, folder.path(), r));
         }
         let (m, c) = (median(ours), median(cps));
         eprintln!(

@@ -401,45 +401,37 @@ fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
     let src = sshd.url(&remote);
     let key = sshd.path("client_key").display().to_string();
     let identity = identity.display().to_string();
+    let known = sshd.path("known_hosts").display().to_string();
+    // `cosmosd restore [--with-config] --identity … --ssh-key … --known-hosts HOSTS SRC`.
+    let restore = |with_config: bool, hosts: &str| {
+        let mut args = vec!["restore"];
+        if with_config {
+            args.push("--with-config");
+        }
+        args.extend([
+            "--identity",
+            &identity,
+            "--ssh-key",
+            &key,
+            "--known-hosts",
+            hosts,
+            &src,
+        ]);
+        cli(&args, &config)
+    };
 
     // A host showing another key than the known one: refused, nothing written.
     let strangers = root.path().join("other_known_hosts");
     keygen(&root.path().join("other_host_key"));
     let other = std::fs::read_to_string(root.path().join("other_host_key.pub")).unwrap();
     std::fs::write(&strangers, format!("[127.0.0.1]:{} {other}", sshd.port)).unwrap();
-    let (ok, out, err) = cli(
-        &[
-            "restore",
-            "--with-config",
-            "--identity",
-            &identity,
-            "--ssh-key",
-            &key,
-            "--known-hosts",
-            strangers.to_str().unwrap(),
-            &src,
-        ],
-        &config,
-    );
+    let (ok, out, err) = restore(true, strangers.to_str().unwrap());
     assert!(!ok && err.contains("unknown host key"), "{out}{err}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), first_boot);
     assert!(!data.join("cosmos.db").exists());
 
     // The command, with the technician's copy of the box's key.
-    let (ok, out, err) = cli(
-        &[
-            "restore",
-            "--with-config",
-            "--identity",
-            &identity,
-            "--ssh-key",
-            &key,
-            "--known-hosts",
-            sshd.path("known_hosts").to_str().unwrap(),
-            &src,
-        ],
-        &config,
-    );
+    let (ok, out, err) = restore(true, &known);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("(decrypted): 2 guests") && out.contains(&format!("{src}/cosmos-2")),
@@ -458,19 +450,7 @@ fn a_dead_box_is_rebuilt_from_the_newest_set_on_its_ssh_host() {
         guests_before
     );
     // With the daemon running, refused before anything is copied.
-    let (ok, out, err) = cli(
-        &[
-            "restore",
-            "--identity",
-            &identity,
-            "--ssh-key",
-            &key,
-            "--known-hosts",
-            sshd.path("known_hosts").to_str().unwrap(),
-            &src,
-        ],
-        &config,
-    );
+    let (ok, out, err) = restore(false, &known);
     assert!(!ok && err.contains("stop it first"), "{out}{err}");
     assert!(
         !names(&data).iter().any(|n| n.starts_with(".restore")),
