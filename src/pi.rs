@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where the firmware publishes `get_throttled` on Raspberry Pi OS and Debian's kernel.
+/// Where Raspberry Pi OS's kernel publishes the firmware's `get_throttled` word.
 const THROTTLED: &str = "sys/devices/platform/soc/soc:firmware/get_throttled";
 const THERMAL: &str = "sys/class/thermal/thermal_zone0/temp";
 /// Where mainline kernels put hwmon devices; the Pi's voltage monitor is named `rpi_volt`.

@@ -412,7 +412,7 @@
       return;
     }
     choices = r.body;
-    if ($("pair-error").textContent === t("box_down")) $("pair-error").textContent = "";
+    $("pair-error").textContent = ""; // the box-down words of a retry, if any
     setLang(lang);
     show(localStorage.getItem(TOKEN_KEY) ? "form-screen" : "pair");
     armIdle();

@@ -51,7 +51,7 @@ impl Drop for Fetched {
 
 /// `ssh://…`: the newest set there, copied into today's data folder.
 fn fetch(o: &RestoreOptions) -> anyhow::Result<(Fetched, String)> {
-    let target = crate::config::backup::parse_ssh_target(&o.src)
+    let target = crate::config::backup::ssh_target(&o.src)
         .map_err(|e| anyhow::anyhow!("{e}").context("SRC is not ssh://user@host[:port]/path"))?;
     let config = Config::load(&o.config_path).with_context(|| {
         format!(
@@ -74,11 +74,7 @@ fn fetch(o: &RestoreOptions) -> anyhow::Result<(Fetched, String)> {
     let _ = fs::remove_dir_all(&dir);
     let fetched = Fetched(dir);
     let name = remote.fetch_newest(&fetched.0)?;
-    let t = &target;
-    Ok((
-        fetched,
-        format!("ssh://{}@{}:{}{}/{name}", t.user, t.host, t.port, t.path),
-    ))
+    Ok((fetched, format!("{}/{name}", remote.url())))
 }
 
 /// What a restore did.
@@ -93,6 +89,9 @@ pub struct Restored {
 }
 
 pub fn restore_set(o: &RestoreOptions) -> anyhow::Result<Restored> {
+    if (o.ssh_key.is_some() || o.known_hosts.is_some()) && !o.src.starts_with("ssh://") {
+        bail!("--ssh-key and --known-hosts are for an ssh:// SRC only");
+    }
     let (mut _mount, mut _fetched, mut shown) = (None, None, None);
     let place = if let Some(label) = o.src.strip_prefix("usb:") {
         let m = Mounted::by_label(label, &std::env::temp_dir())?;
@@ -107,9 +106,6 @@ pub fn restore_set(o: &RestoreOptions) -> anyhow::Result<Restored> {
     } else {
         PathBuf::from(&o.src)
     };
-    if (o.ssh_key.is_some() || o.known_hosts.is_some()) && _fetched.is_none() {
-        bail!("--ssh-key and --known-hosts are for an ssh:// SRC only");
-    }
     let set = newest_set(&place)?;
     verify(&set)?;
     let sealed = crypt::is_sealed(&set);

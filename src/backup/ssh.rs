@@ -106,7 +106,7 @@ impl<'a> Remote<'a> {
         })
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         let t = self.target;
         format!("ssh://{}@{}:{}{}", t.user, t.host, t.port, t.path)
     }

@@ -147,14 +147,9 @@ fn recipients(list: Vec<String>) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
-/// Parses `ssh://user@host[:port]/path`.
 /// Parses `ssh://user@host[:port]/path` (`cosmosd restore` takes one too); errors name
 /// `backup.destination`.
-pub fn parse_ssh_target(d: &str) -> Result<SshTarget, ConfigError> {
-    ssh_target(d)
-}
-
-fn ssh_target(d: &str) -> Result<SshTarget, ConfigError> {
+pub fn ssh_target(d: &str) -> Result<SshTarget, ConfigError> {
     let key = "backup.destination";
     let form = "must be ssh://user@host[:port]/path";
     let rest = &d["ssh://".len()..];

@@ -109,13 +109,8 @@ impl Daemon {
     }
 
     /// Stops this daemon and starts a new one on the same data dir and config.
-    pub fn restart(mut self) -> Daemon {
-        self.stop_inner().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let old = std::mem::replace(&mut self.dir, dir);
-        let text = self.config.clone();
-        drop(self);
-        Daemon::start_in(old, text)
+    pub fn restart(self) -> Daemon {
+        self.stop_keeping().start()
     }
 
     /// [`Daemon::restart`] with the configuration changed by `edit`.
@@ -866,4 +861,19 @@ pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// `cargo` (the one running the tests) without the variables cargo set for this test
+/// (CARGO_MANIFEST_DIR, CARGO_PKG_…): they would leak into `cargo metadata`, and build
+/// scripts that watch them (ring's) would run again, with everything built on them.
+pub fn cargo_command() -> std::process::Command {
+    let mut cmd =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
 }

@@ -11,18 +11,13 @@ use std::process::{Command, Output};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// `cargo <args>` from the project root, without the variables cargo set for this test
-/// (CARGO_MANIFEST_DIR, CARGO_PKG_…), which would otherwise leak into cargo metadata.
+/// `cargo <args>` from the project root, without the test's CARGO_* variables.
 fn cargo(args: &[&str]) -> Output {
-    let bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(bin);
-    cmd.args(args).current_dir(ROOT);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.output().expect("cargo runs")
+    crate::common::cargo_command()
+        .args(args)
+        .current_dir(ROOT)
+        .output()
+        .expect("cargo runs")
 }
 
 fn deny(config: &Path) -> Output {

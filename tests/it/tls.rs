@@ -16,9 +16,15 @@ use serde_json::{Value, json};
 use crate::common::{Daemon, HOST_PIN};
 
 fn self_signed() -> Daemon {
+    self_signed_with(|_| {})
+}
+
+/// [`self_signed`] with the configuration changed further by `edit`.
+fn self_signed_with(edit: impl FnOnce(&mut crate::common::TestConfig)) -> Daemon {
     Daemon::start_custom(|c| {
         c.set("server.tls", "self-signed")
             .set("server.tls_listen", "127.0.0.1:0");
+        edit(c);
     })
 }
 
@@ -356,10 +362,8 @@ fn the_server_certificate_is_made_again_when_its_names_change() {
 #[test]
 #[ignore]
 fn cost() {
-    let d = Daemon::start_custom(|c| {
-        c.set("server.tls", "self-signed")
-            .set("server.tls_listen", "127.0.0.1:0")
-            .set("server.anonymous_requests_per_minute", 0);
+    let d = self_signed_with(|c| {
+        c.set("server.anonymous_requests_per_minute", 0);
     });
     let tls = https_addr(&d);
     let ca = plain(&d, "127.0.0.2", "GET", "/ca.crt", None);

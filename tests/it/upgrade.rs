@@ -74,18 +74,9 @@ fn previous_cosmosd() -> &'static Path {
             std::fs::rename(&tmp, &src).unwrap();
         }
         let started = std::time::Instant::now();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        // Without the variables cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_…):
-        // build scripts that watch them (ring's) would run again, and everything built on
-        // them again, here and at the next `cargo test`.
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("CARGO_") && k != "CARGO_HOME" {
-                build.env_remove(k);
-            }
-        }
-        let out = build
+        // Without the test's CARGO_* variables, so ring's build script does not run
+        // again, here and at the next `cargo test`.
+        let out = crate::common::cargo_command()
             .args(["build", "--locked", "--bin", "cosmosd-previous", "--manifest-path"])
             .arg(src.join("Cargo.toml"))
             .arg("--target-dir")
